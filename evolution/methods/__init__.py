@@ -1,0 +1,1 @@
+"""Pure tensor math of the merge methods; each module registers its methods."""
