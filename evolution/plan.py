@@ -93,7 +93,9 @@ class MergePlan(_Strict):
         for i, g in enumerate(self.layers):
             for j, s in enumerate(g.sources):
                 if s.layer is None:
-                    raise ValueError(f"layers[{i}].sources[{j}].layer: a layer group's source needs a layer index")
+                    raise ValueError(
+                        f"layers[{i}].sources[{j}].layer: a layer group's source needs a layer index"
+                    )
         return self
 
     def _alias_uses(self) -> list[tuple[str, str]]:

@@ -172,7 +172,9 @@ def validate_plan_methods(plan: MergePlan, *, origin: str = "plan") -> None:
                 f"{path}.sources: {spec.name} takes at least {spec.min_sources} and {most} sources, got {n}"
             )
         if spec.needs_base and group.base is None:
-            raise PlanError(f"{path}.base: {spec.name} needs a base source (task vectors are taken against it)")
+            raise PlanError(
+                f"{path}.base: {spec.name} needs a base source (task vectors are taken against it)"
+            )
         _check_param_values(spec, group.params, False, f"{path}.params")
         for j, src in enumerate(group.sources):
             _check_param_values(spec, src.params, True, f"{path}.sources[{j}].params")
@@ -186,7 +188,10 @@ def _fmt_default(p: ParamSpec) -> str:
 
 def method_reference_markdown() -> str:
     """The method reference shown to agents and in the docs, generated from the registry."""
-    lines = ["| method | family | base | sources | parameters (default, range) | what it does |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| method | family | base | sources | parameters (default, range) | what it does |",
+        "|---|---|---|---|---|---|",
+    ]
     for spec in all_methods().values():
         params = []
         for p in spec.params:

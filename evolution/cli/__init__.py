@@ -18,8 +18,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+@app.callback()
+def _root() -> None:
+    """Evolve model-merge recipes written as code, merge models, and score them."""
+
+
 # Modules under evolution/cli/ that define `register(app)`; a missing one is a packaging bug.
-COMMAND_MODULES = ("merge_cmd", "eval_cmd", "zoo_cmd", "recipe_cmd", "run_cmd", "memory_cmd")
+COMMAND_MODULES = ("methods_cmd", "merge_cmd", "eval_cmd", "zoo_cmd", "recipe_cmd", "run_cmd", "memory_cmd")
 
 
 def _register_all() -> None:
