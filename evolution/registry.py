@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -100,6 +101,7 @@ class MethodSpec:
 
 _REGISTRY: dict[str, MethodSpec] = {}
 _LOADED = False
+_LOAD_LOCK = threading.Lock()
 
 
 def register(spec: MethodSpec) -> MethodSpec:
@@ -113,12 +115,15 @@ def _load_methods() -> None:
     global _LOADED
     if _LOADED:
         return
-    _LOADED = True
-    import evolution.methods as pkg
+    with _LOAD_LOCK:  # another thread must never see a half-filled registry
+        if _LOADED:
+            return
+        import evolution.methods as pkg
 
-    for mod in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
-        if not mod.name.startswith("_"):
-            importlib.import_module(f"evolution.methods.{mod.name}")
+        for mod in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+            if not mod.name.startswith("_"):
+                importlib.import_module(f"evolution.methods.{mod.name}")
+        _LOADED = True
 
 
 def all_methods() -> dict[str, MethodSpec]:
