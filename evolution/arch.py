@@ -66,7 +66,9 @@ def split_name(name: str) -> TensorKey:
         return TensorKey("embed", None, suffix, prefix)
     if module in _NORM_MODULES:
         return TensorKey("norm", None, suffix, prefix)
-    raise PlanError(f"tensor {name}: not an embedding, layer, final norm or head tensor of a decoder-only model")
+    raise PlanError(
+        f"tensor {name}: not an embedding, layer, final norm or head tensor of a decoder-only model"
+    )
 
 
 def layer_name(prefix: str, index: int, suffix: str) -> str:

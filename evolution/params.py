@@ -16,7 +16,11 @@ Resolved = float | bool
 
 
 def depth_position(kind: GroupKind, layer_index: int | None, num_layers: int) -> float:
-    """Where a group sits in depth: embeddings at 0, final norm and head at 1."""
+    """Where a group sits in depth: embeddings at 0, final norm and head at 1.
+
+    mergekit evaluates its pre/post weights at t=0; the YAML importer and exporter translate,
+    so a plan's gradients always mean position in the output stack.
+    """
     if kind == "embed":
         return 0.0
     if kind in ("norm", "head"):
