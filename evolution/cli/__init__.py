@@ -25,7 +25,16 @@ def _root() -> None:
 
 
 # Modules under evolution/cli/ that define `register(app)`; a missing one is a packaging bug.
-COMMAND_MODULES = ("methods_cmd", "merge_cmd", "eval_cmd", "zoo_cmd", "recipe_cmd", "run_cmd", "memory_cmd")
+COMMAND_MODULES = (
+    "methods_cmd",
+    "merge_cmd",
+    "eval_cmd",
+    "baselines_cmd",
+    "zoo_cmd",
+    "recipe_cmd",
+    "run_cmd",
+    "memory_cmd",
+)
 
 
 def _register_all() -> None:
