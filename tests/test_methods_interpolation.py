@@ -10,6 +10,7 @@ from mergekit.merge_methods.base import PerInputValues, TensorGroup
 from mergekit.merge_methods.multislerp import multislerp as mergekit_multislerp
 from mergekit.merge_methods.slerp import slerp as mergekit_slerp
 
+from evolution.methods.interpolation import slerp_tensors
 from evolution.plan import PlanError, parse_plan
 from evolution.registry import MergeInputs, get_method
 
@@ -149,3 +150,14 @@ def test_slerp_plan_bounds():
     plan["norm"] = {"method": "slerp", "sources": [{"model": "x"}]}
     with pytest.raises(PlanError, match=r"norm\.sources"):
         parse_plan(plan)
+
+
+def test_slerp_in_bfloat16_stays_finite_and_close_to_float32() -> None:
+    g = torch.Generator().manual_seed(3)
+    a = 1.0 + 0.1 * torch.randn(32, generator=g)
+    b = 1.0 + 0.1 * torch.randn(32, generator=g)
+    ref = slerp_tensors(0.5, a, b)
+    out = slerp_tensors(0.5, a.bfloat16(), b.bfloat16())
+    assert out.dtype == torch.bfloat16
+    assert torch.isfinite(out).all()
+    assert (out.float() - ref).abs().max() < 2e-2

@@ -17,8 +17,10 @@ def slerp_tensors(t: float, v0: torch.Tensor, v1: torch.Tensor) -> torch.Tensor:
     As mergekit: norms at or below 1e-8 count as 1; when |cos| > 0.9995 (colinear or
     antipodal) it falls back to linear interpolation. Coefficients are float32 like mergekit's.
     """
-    a = v0.reshape(-1)
-    b = v1.reshape(-1)
+    # Half precision loses the angle (acos near 1 turns to NaN): work in float32 as mergekit does.
+    work = torch.float64 if v0.dtype == torch.float64 else torch.float32
+    a = v0.reshape(-1).to(work)
+    b = v1.reshape(-1).to(work)
     tt = torch.tensor(t, dtype=torch.float32, device=a.device)
     na = torch.linalg.vector_norm(a)
     nb = torch.linalg.vector_norm(b)
@@ -31,8 +33,8 @@ def slerp_tensors(t: float, v0: torch.Tensor, v1: torch.Tensor) -> torch.Tensor:
     sin_theta = torch.where(linear, 1.0, torch.sin(theta))
     coef_a = torch.where(linear, 1 - tt, torch.sin((1 - tt) * theta) / sin_theta)
     coef_b = torch.where(linear, tt, torch.sin(tt * theta) / sin_theta)
-    out = torch.mul(v0, coef_a)
-    return out.addcmul_(v1, coef_b)
+    out = torch.mul(a, coef_a).addcmul_(b, coef_b).reshape(v0.shape)
+    return out if out.dtype == v0.dtype else out.to(v0.dtype)
 
 
 def slerp(inputs: MergeInputs) -> torch.Tensor:
