@@ -1,0 +1,555 @@
+"""In-memory materialization: merged weights written into a model that stays resident.
+
+Why: the evolution loop scores hundreds of candidates over the same source models. Reading
+the sources from disk and building a model per candidate would dominate; here every source
+tensor is read once onto the device, task vectors (source - base) are computed once, and
+`materialize(plan)` writes each merged tensor straight into the resident model's parameter.
+The tensor math is `tensor_plan.run_job`, the same as the disk materializer, so a candidate
+scored in memory has exactly the weights `evomerge merge` would write. Linear, task
+arithmetic and TIES jobs take fast paths with the same operations (bitwise equal results):
+linear and task arithmetic cost one read of each source and one write of the result.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from evolution.arch import split_name
+from evolution.modelio import ModelFolder, check_compatible
+from evolution.plan import MergePlan, PlanError
+from evolution.registry import get_method
+from evolution.tensor_plan import TensorJob, TensorRef, check_finite, plan_tensor_jobs, run_job
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    Cut = float | tuple[torch.Tensor, int]  # a threshold on |tv|, or (ranks, k): keep rank < k
+
+
+def resolve_device(device: str) -> torch.device:
+    """'auto' is CUDA when present, else CPU; anything else is taken as given."""
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class ResidentMerger:
+    """Sources, task vectors and one HF model kept on a device; `materialize` fills the model.
+
+    Source tensors are loaded on first use and kept (`preload=True` loads them all now, so
+    every candidate costs the same). Task vectors are cached per (source, base) pair the
+    first time a plan's method needs them.
+    """
+
+    def __init__(
+        self,
+        folders: Mapping[str, ModelFolder],
+        base: str | None,
+        *,
+        device: str = "auto",
+        dtype: str = "float32",
+        config_source: str | None = None,
+        preload: bool = True,
+        cache_task_vectors: bool = True,
+    ) -> None:
+        import torch
+
+        if base is not None and base not in folders:
+            raise PlanError(f"base model {base!r} is not among the models ({', '.join(folders)})")
+        check_compatible(folders, base)
+        self.folders = dict(folders)
+        self.base = base
+        self.device = resolve_device(device)
+        self.dtype: torch.dtype = getattr(torch, dtype)
+        self.config_source = config_source or base or next(iter(folders))
+        self.cache_task_vectors = cache_task_vectors
+        self._sources: dict[TensorRef, torch.Tensor] = {}
+        self._task_vectors: dict[tuple[TensorRef, TensorRef], torch.Tensor] = {}
+        self.last_timings: dict[str, float] = {}
+        self.fast_paths: dict[str, FastPath] = {**_FAST_PATHS, "ties": TiesPath()}
+        t0 = time.perf_counter()
+        self.model = self._build_model()
+        self._layers_path, self._layer_pool = self._find_layers()
+        self._base_layer_types = list(getattr(self.model.config, "layer_types", None) or [])
+        self._params_by_count: dict[int, dict[str, torch.Tensor]] = {}
+        self._head_weight: Any = None  # the head's own weight while tied (reused when untied)
+        self._tokenizer: Any = None
+        t1 = time.perf_counter()
+        if preload:
+            for alias, folder in self.folders.items():
+                for name in folder.tensor_names():
+                    self._source(TensorRef(alias, name))
+        self.setup_timings = {"build_model_s": t1 - t0, "load_sources_s": time.perf_counter() - t1}
+
+    @classmethod
+    def from_paths(cls, models: Mapping[str, str | Path], base: str | None, **kwargs: Any) -> ResidentMerger:
+        """Convenience: aliases → local folders."""
+        return cls({alias: ModelFolder(path) for alias, path in models.items()}, base, **kwargs)
+
+    # ------------------------------------------------------------------ setup
+
+    def _build_model(self) -> nn.Module:
+        """The HF model from the config source, allocated on the device, without weight init."""
+        import torch
+        from transformers import AutoConfig, AutoModelForCausalLM
+
+        folder = self.folders[self.config_source]
+        config = AutoConfig.from_pretrained(folder.path)
+        try:
+            from transformers.initialization import no_init_weights
+        except ImportError:  # older transformers
+            from transformers.modeling_utils import no_init_weights
+        with torch.device(self.device), no_init_weights():
+            model = AutoModelForCausalLM.from_config(config, dtype=self.dtype)
+        model.eval()
+        model.requires_grad_(False)
+        gen = folder.path / "generation_config.json"
+        if gen.exists():
+            from transformers import GenerationConfig
+
+            model.generation_config = GenerationConfig.from_pretrained(folder.path)
+        return model
+
+    def _find_layers(self) -> tuple[str, list[nn.Module]]:
+        """The decoder's layer ModuleList (its dotted path) and its modules, found by name."""
+        from torch import nn
+
+        for name, _ in self.model.named_parameters():
+            try:
+                key = split_name(name)
+            except PlanError:
+                continue
+            if key.kind == "layer":
+                path = key.prefix.rstrip(".")
+                layers = self.model.get_submodule(path)
+                if isinstance(layers, nn.ModuleList):
+                    return path, list(layers)
+        raise PlanError(f"{type(self.model).__name__}: no decoder layer list found")
+
+    @property
+    def tokenizer(self) -> Any:
+        """The tokenizer of the config source (loaded once, on first use)."""
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(self.folders[self.config_source].path)
+        return self._tokenizer
+
+    def _source(self, ref: TensorRef) -> torch.Tensor:
+        t = self._sources.get(ref)
+        if t is None:
+            folder = self.folders.get(ref.model)
+            if folder is None:
+                raise PlanError(f"plan uses model {ref.model!r}, not loaded here ({', '.join(self.folders)})")
+            t = folder.read(ref.name, device=str(self.device), dtype=self.dtype)
+            check_finite(t, ref.model, ref.name)  # once here, so run_job need not check again
+            self._sources[ref] = t
+        return t
+
+    def source_tensor(self, model: str, name: str) -> torch.Tensor:
+        """The resident copy of one source tensor (read-only by convention)."""
+        return self._source(TensorRef(model, name))
+
+    def _task_vector(self, ref: TensorRef, base: TensorRef) -> torch.Tensor:
+        key = (ref, base)
+        tv = self._task_vectors.get(key)
+        if tv is None:
+            tv = self._source(ref) - self._source(base)
+            if self.cache_task_vectors:
+                self._task_vectors[key] = tv
+        return tv
+
+    # ------------------------------------------------------------------ layers
+
+    def _set_num_layers(self, n: int, source_layers: list[int | None]) -> None:
+        """Resize the decoder stack to n layers, reusing modules; fix config and layer_idx.
+
+        Layer types (sliding or full attention) follow materialize_disk.output_config: kept
+        when the depth is the base's, else each output layer takes its first source's type.
+        """
+        from torch import nn
+
+        while len(self._layer_pool) < n:
+            self._layer_pool.append(copy.deepcopy(self._layer_pool[0]))
+        current = self.model.get_submodule(self._layers_path)
+        if len(current) != n:
+            parent_path, _, attr = self._layers_path.rpartition(".")
+            parent = self.model.get_submodule(parent_path) if parent_path else self.model
+            setattr(parent, attr, nn.ModuleList(self._layer_pool[:n]))
+        cfg = self.model.config
+        text_cfg = cfg.get_text_config(decoder=True) if hasattr(cfg, "get_text_config") else cfg
+        text_cfg.num_hidden_layers = n
+        types = self._base_layer_types
+        if types:
+            if n != len(types):
+                types = [types[min(src or 0, len(types) - 1)] for src in source_layers]
+            text_cfg.layer_types = list(types)
+        for i, layer in enumerate(self._layer_pool[:n]):
+            for mod in layer.modules():
+                if hasattr(mod, "layer_idx"):
+                    mod.layer_idx = i
+                if types and hasattr(mod, "layer_type"):
+                    mod.layer_type = types[i]
+                    if hasattr(mod, "sliding_window"):
+                        sliding = types[i] == "sliding_attention"
+                        mod.sliding_window = getattr(text_cfg, "sliding_window", None) if sliding else None
+
+    def _params(self, n_layers: int) -> dict[str, torch.Tensor]:
+        """Output tensor name → resident parameter, for a stack of n_layers."""
+        params = self._params_by_count.get(n_layers)
+        if params is None:
+            params = {name: p for name, p in self.model.named_parameters(remove_duplicate=False)}
+            self._params_by_count[n_layers] = params
+        return params
+
+    def _set_tied(self, tied: bool) -> None:
+        """Tie the head to the embeddings (plans without a head) or give it its own weight."""
+        import torch
+
+        get_in, get_out = self.model.get_input_embeddings(), self.model.get_output_embeddings()
+        if get_out is None:
+            return
+        is_tied = get_out.weight is get_in.weight
+        if tied and not is_tied:
+            self._head_weight = get_out.weight
+            get_out.weight = get_in.weight
+        elif not tied and is_tied:
+            own = self._head_weight
+            if own is None:
+                own = torch.nn.Parameter(torch.empty_like(get_in.weight), requires_grad=False)
+            get_out.weight = own
+            self._head_weight = None
+        if is_tied != tied:
+            self.model.config.tie_word_embeddings = tied
+            self._params_by_count.clear()
+
+    # ------------------------------------------------------------------ merge
+
+    def materialize(self, plan: MergePlan) -> nn.Module:
+        """Write the plan's merged weights into the resident model and return it (eval mode)."""
+        import torch
+
+        t0 = time.perf_counter()
+        jobs = plan_tensor_jobs(plan, self.folders)
+        t1 = time.perf_counter()
+        self._set_num_layers(plan.num_layers, [g.sources[0].layer for g in plan.layers])
+        self._set_tied(plan.head is None)  # as materialize_disk.output_config: no head group = tied
+        params = self._params(plan.num_layers)
+        t2 = time.perf_counter()
+        out_dtype = getattr(torch, plan.dtype)
+        tv_s = 0.0
+        written: set[str] = set()
+        with torch.no_grad():
+            for job in jobs:
+                dest = params.get(job.out_name)
+                if dest is None:
+                    raise PlanError(
+                        f"{job.out_name}: the resident {type(self.model).__name__} has no such parameter"
+                    )
+                tv_s += self._run_into(job, dest, out_dtype)
+                written.add(job.out_name)
+        missing = [n for n in params if n not in written and not self._is_tied_head(n)]
+        if missing:
+            raise PlanError(f"plan leaves {len(missing)} parameters unset, e.g. {missing[0]}")
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        t3 = time.perf_counter()
+        self.last_timings = {
+            "plan_s": t1 - t0,
+            "resize_s": t2 - t1,
+            "task_vectors_s": tv_s,
+            "merge_s": t3 - t2,
+            "total_s": t3 - t0,
+        }
+        return self.model
+
+    def _is_tied_head(self, name: str) -> bool:
+        out = self.model.get_output_embeddings()
+        return (
+            out is not None
+            and out.weight is self.model.get_input_embeddings().weight
+            and name.endswith("lm_head.weight")
+        )
+
+    def _run_into(self, job: TensorJob, dest: torch.Tensor, out_dtype: torch.dtype) -> float:
+        """Merge one job into `dest`; returns seconds spent building task vectors."""
+        tensors = [self._source(r) for r in job.sources]
+        base = self._source(job.base) if job.base is not None else None
+        if tuple(tensors[0].shape) != tuple(dest.shape):
+            shapes = f"{tuple(tensors[0].shape)} but the model has {tuple(dest.shape)}"
+            raise PlanError(f"{job.out_name}: merged shape {shapes}")
+        spec = get_method(job.method)
+        tv_s = 0.0
+        task_vectors = None
+        if job.base is not None and spec.needs_base:
+            t = time.perf_counter()
+            task_vectors = [self._task_vector(r, job.base) for r in job.sources]
+            tv_s = time.perf_counter() - t
+        fast = self.fast_paths.get(spec.name)
+        if fast is not None and out_dtype == dest.dtype and fast(job, tensors, base, task_vectors, dest):
+            return tv_s
+        result = run_job(job, tensors, base, task_vectors=task_vectors, check=False)
+        if out_dtype != dest.dtype:
+            result = result.to(out_dtype)
+        dest.copy_(result)
+        return tv_s
+
+
+# ---------------------------------------------------------------------- fast paths
+# The registry's linear and task_arithmetic, as the same operations in the same order (so
+# bitwise equal to run_job's result; tests/test_materialize_memory.py checks it), written
+# straight into the destination: each source is read once, the result written once, and no
+# temporary is allocated. Measured: as fast as a plain copy of the sources (bench/merge_speed.py).
+
+
+def _weights_total(weights: list[float]) -> float | None:
+    """What `normalize` divides by (the registry's rounding), or None when it is skipped."""
+    import torch
+
+    total = float(torch.tensor(weights, dtype=torch.float32).sum())
+    return total if abs(total) >= 1e-8 else None
+
+
+def _fast_linear(
+    job: TensorJob,
+    tensors: list[torch.Tensor],
+    base: torch.Tensor | None,
+    task_vectors: list[torch.Tensor] | None,
+    dest: torch.Tensor,
+) -> bool:
+    import torch
+
+    weights = [float(p["weight"]) for p in job.model_params]  # type: ignore[arg-type]
+    total = _weights_total(weights) if bool(job.params.get("normalize", True)) else None
+    torch.mul(tensors[0], weights[0], out=dest)
+    for x, w in zip(tensors[1:], weights[1:], strict=True):
+        dest.add_(x, alpha=w)
+    if total is not None:
+        dest.div_(total)
+    if job.residual_scale != 1.0:
+        dest.mul_(job.residual_scale)
+    return True
+
+
+def _fast_task_arithmetic(
+    job: TensorJob,
+    tensors: list[torch.Tensor],
+    base: torch.Tensor | None,
+    task_vectors: list[torch.Tensor] | None,
+    dest: torch.Tensor,
+) -> bool:
+    import torch
+
+    if base is None or task_vectors is None:
+        return False
+    weights = [float(p.get("weight", 1.0)) for p in job.model_params]  # type: ignore[arg-type]
+    total = _weights_total(weights) if bool(job.params.get("normalize", False)) else None
+    lam = float(job.params.get("lambda", 1.0))  # type: ignore[arg-type]
+    torch.mul(task_vectors[0], weights[0], out=dest)
+    for tv, w in zip(task_vectors[1:], weights[1:], strict=True):
+        dest.add_(tv, alpha=w)
+    if total is not None:
+        dest.div_(total)
+    if lam != 1:
+        dest.mul_(lam)
+    dest.add_(base)
+    if job.residual_scale != 1.0:
+        dest.mul_(job.residual_scale)
+    return True
+
+
+# TIES: the registry's magnitude trim, sign election and sum (methods/_gta.py), the same
+# values computed faster: the trim threshold (the k-th largest |task vector|) comes from a
+# radix select and is cached per (tensor, k); the element-wise rest runs over cache-sized
+# chunks with float masks. tests/test_materialize_memory.py checks it against run_job.
+
+_CHUNK = 1 << 17  # elements per chunk on CPU (512 KB of float32 per operand)
+
+
+class Scratch:
+    """Reusable flat buffers, one per dtype and slot: big fresh CPU allocations page-fault
+    (the kernel zeroes every page), which cost more than the arithmetic done in them."""
+
+    def __init__(self) -> None:
+        self._bufs: dict[tuple[torch.dtype, int], torch.Tensor] = {}
+
+    def get(self, like: torch.Tensor, dtype: torch.dtype, slot: int = 0) -> torch.Tensor:
+        import torch
+
+        n = like.numel()
+        buf = self._bufs.get((dtype, slot))
+        if buf is None or buf.numel() < n or buf.device != like.device:
+            buf = self._bufs[(dtype, slot)] = torch.empty(n, dtype=dtype, device=like.device)
+        return buf[:n]
+
+
+def abs_cut(x: torch.Tensor, k: int, scratch: Scratch | None = None) -> tuple[float, int]:
+    """The k-th smallest (1-based) of |x| (the value torch.kthvalue gives) and how many are below it.
+
+    Non-negative floats order like their bit patterns, so a histogram of the top 16 bits
+    finds the bucket holding rank k; kthvalue then runs on that bucket alone.
+    """
+    import torch
+
+    if x.dtype != torch.float32:
+        a = x.abs().reshape(-1)
+        value = torch.kthvalue(a, k).values
+        return float(value), int((a < value).sum())
+    scratch = scratch or Scratch()
+    a = torch.abs(x.reshape(-1), out=scratch.get(x, torch.float32))
+    high = torch.bitwise_right_shift(a.view(torch.int32), 16, out=scratch.get(x, torch.int32))
+    cum = torch.bincount(high, minlength=1 << 15).cumsum_(0)
+    bucket = int(torch.searchsorted(cum, torch.tensor(k, device=cum.device)))
+    below = int(cum[bucket - 1]) if bucket > 0 else 0
+    members = a[torch.eq(high, bucket, out=scratch.get(x, torch.bool))]
+    value = torch.kthvalue(members, k - below).values
+    return float(value), below + int((members < value).sum())
+
+
+def kth_smallest_abs(x: torch.Tensor, k: int, scratch: Scratch | None = None) -> float:
+    """The k-th smallest (1-based) of |x|, exactly as torch.kthvalue(x.abs().flatten(), k)."""
+    return abs_cut(x, k, scratch)[0]
+
+
+def _chunks(dest: torch.Tensor, *others: torch.Tensor) -> Iterator[tuple[torch.Tensor, ...]]:
+    """Matching flat slices of dest and others; the whole tensor off CPU."""
+    flat = [dest.view(-1), *(o.reshape(-1) for o in others)]
+    n = flat[0].numel()
+    step = max(1, n if dest.device.type != "cpu" else _CHUNK)
+    for i in range(0, n, step):
+        yield tuple(f[i : i + step] for f in flat)
+
+
+class TiesPath:
+    """Fast TIES for one merger: magnitude cuts cached per (source, base, k).
+
+    A cut is a threshold (|tv| >= t keeps exactly the top k) or, when equal magnitudes
+    straddle it, the registry's tie-break: the first k of `argsort(|tv|, descending=True)`,
+    mergekit's own choice. Then each element's rank in that order is computed once per
+    tensor and kept (int32), so any later k is one comparison: rank < k.
+    """
+
+    MAX_CACHED = 200_000
+
+    def __init__(self) -> None:
+        self.cuts: dict[tuple[TensorRef, TensorRef | None, int], float | None] = {}
+        self.ranks: dict[tuple[TensorRef, TensorRef | None], torch.Tensor] = {}
+        self.scratch = Scratch()
+
+    def cut(self, tv: torch.Tensor, density: float, key: tuple[TensorRef, TensorRef | None]) -> Cut:
+        """A threshold on |tv|, or (ranks, k): keep the elements whose rank is below k."""
+        import torch
+
+        n = tv.numel()
+        k = max(1, int(density * n))
+        rank = self.ranks.get(key)
+        if rank is not None:  # rank < k is the registry's selection for every k (ties or not)
+            return rank, k
+        if (*key, k) not in self.cuts:
+            if len(self.cuts) >= self.MAX_CACHED:
+                self.cuts.clear()
+            value, below = abs_cut(tv, n - k + 1, self.scratch)
+            self.cuts[(*key, k)] = value if n - below == k or value == 0 else None
+        thr = self.cuts[(*key, k)]
+        if thr is not None:
+            return thr
+        order = torch.argsort(tv.abs().reshape(-1), descending=True)
+        index_dtype = torch.int32 if n < 2**31 else torch.int64
+        rank = torch.empty(n, dtype=index_dtype, device=tv.device)
+        rank[order] = torch.arange(n, dtype=index_dtype, device=tv.device)
+        self.ranks[key] = rank
+        return rank, k
+
+    def __call__(
+        self,
+        job: TensorJob,
+        tensors: list[torch.Tensor],
+        base: torch.Tensor | None,
+        task_vectors: list[torch.Tensor] | None,
+        dest: torch.Tensor,
+    ) -> bool:
+
+        if (
+            base is None
+            or task_vectors is None
+            or bool(job.params.get("rescale", False))
+            or dest.numel() == 0
+        ):
+            return False
+        densities = [float(p["density"]) for p in job.model_params]  # type: ignore[arg-type]
+        if any(d <= 0 for d in densities):
+            return False
+        weights = [float(p.get("weight", 1.0)) for p in job.model_params]  # type: ignore[arg-type]
+        cuts = [
+            self.cut(tv, d, (ref, job.base)) if d < 1 else None
+            for tv, d, ref in zip(task_vectors, densities, job.sources, strict=True)
+        ]
+        ranks = [c[0] for c in cuts if isinstance(c, tuple)]
+        normalize = bool(job.params.get("normalize", False))
+        lam = float(job.params.get("lambda", 1.0))  # type: ignore[arg-type]
+        for d, b, *rest in _chunks(dest, base, *task_vectors, *ranks):
+            tvs, rank_chunks = rest[: len(cuts)], iter(rest[len(cuts) :])
+            chunk_cuts = [(next(rank_chunks), c[1]) if isinstance(c, tuple) else c for c in cuts]
+            _ties_chunk(d, b, tvs, chunk_cuts, weights, normalize, lam, job.residual_scale)
+        return True
+
+
+def _ties_chunk(
+    out: torch.Tensor,
+    base: torch.Tensor,
+    tvs: list[torch.Tensor],
+    cuts: list[Cut | None],
+    weights: list[float],
+    normalize: bool,
+    lam: float,
+    scale: float,
+) -> None:
+    """_gta's magnitude trim + elect_and_sum + finish on one chunk, with float-valued masks.
+
+    Comparisons written into float tensors (1.0/0.0) replace `where` and bool masks, which
+    are 5-30x slower on CPU; every value equals the registry's (a zero may differ in sign).
+    """
+    import torch
+
+    mask = torch.empty_like(out)
+    deltas = []
+    for tv, cut, w in zip(tvs, cuts, weights, strict=True):
+        if cut is None:
+            deltas.append(tv * w)
+        elif isinstance(cut, tuple):  # ties at the cut, broken by rank as mergekit does
+            torch.lt(cut[0], cut[1], out=mask)
+            deltas.append(tv.mul(mask).mul_(w))
+        else:
+            torch.ge(tv.abs(), cut, out=mask)
+            deltas.append(tv.mul(mask).mul_(w))
+    sign = deltas[0].clone()
+    for dl in deltas[1:]:
+        sign.add_(dl)
+    sign.ge_(0).mul_(2).sub_(1)  # +1 where the weighted sum is >= 0, else -1
+    divisor = torch.zeros_like(out) if normalize else None
+    for dl, w in zip(deltas, weights, strict=True):
+        dl.mul_(sign).clamp_(min=0).mul_(sign)  # zero the values whose sign disagrees
+        if divisor is not None:
+            divisor.add_(torch.ne(dl, 0, out=mask), alpha=w)
+    mixed = deltas[0]
+    for dl in deltas[1:]:
+        mixed.add_(dl)
+    if divisor is not None:
+        divisor.add_(torch.eq(divisor, 0, out=mask))  # a zero divisor becomes 1
+        mixed.div_(divisor)
+    if lam != 1:
+        mixed.mul_(lam)
+    torch.add(mixed, base, out=out)
+    if scale != 1.0:
+        out.mul_(scale)
+
+
+FastPath = Callable[[TensorJob, list, "torch.Tensor | None", "list | None", "torch.Tensor"], bool]
+_FAST_PATHS: dict[str, FastPath] = {"linear": _fast_linear, "task_arithmetic": _fast_task_arithmetic}
