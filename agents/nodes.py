@@ -1,0 +1,246 @@
+"""Graph nodes that decide what to try next: select parents, reflect, novelty, interactive feedback.
+
+Each node reads the state, returns a partial update and has no side effect that a re-run after a
+crash could repeat harmfully; randomness is seeded by the run seed and the candidate id, so a
+re-run picks the same parents and proposer.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+
+from agents.bandit import ProposerBandit, weighted_choice
+from agents.context import SessionContext
+from agents.state import Current, SessionState
+from agents.tunables import bake_tunables
+
+NO_LLM_OPERATORS = ("seed", "cmaes", "random", "cmaes_ps", "m2n2", "migrate")
+NO_DEDUP_OPERATORS = ("cmaes", "random", "cmaes_ps", "m2n2")  # their optimizers must hear every point
+
+
+def cid_of(index: int) -> str:
+    return f"c{index:04d}"
+
+
+def budget_stop(ctx: SessionContext, state: SessionState) -> str | None:
+    """Why the session must stop now, or None."""
+    b = ctx.cfg.budget
+    if state.get("stop_reason"):
+        return state["stop_reason"]
+    if state.get("evaluations", 0) >= b.evaluations:
+        return f"evaluation budget reached ({b.evaluations})"
+    if b.wall_time_s is not None and ctx.elapsed(state) >= b.wall_time_s:
+        return f"wall-time budget reached ({b.wall_time_s:g} s)"
+    if b.dollars is not None and state.get("dollars", 0.0) >= b.dollars:
+        return f"LLM budget reached (${b.dollars:g})"
+    if state.get("candidates", 0) >= 3 * b.evaluations + 10:
+        return "too many failed or duplicate proposals (3x the evaluation budget)"
+    return None
+
+
+def choose_proposer(ctx: SessionContext, state: SessionState, rng: random.Random) -> str:
+    models = [p.model for p in ctx.cfg.proposers]
+    if ctx.cfg.bandit and len(models) > 1:
+        return ProposerBandit.from_json(models, state.get("bandit")).choose(rng)
+    return weighted_choice(models, [p.weight for p in ctx.cfg.proposers], rng)
+
+
+def new_current(ctx: SessionContext, index: int) -> Current:
+    return Current(
+        id=cid_of(index),
+        index=index,
+        generation=index // ctx.cfg.strategy.generation_size,
+        island=0,
+        parents=[],
+        operator="",
+        proposer="",
+        recipe="",
+        rationale="",
+        reflection="",
+        memory="",
+        steering=[],
+        steering_text=[],
+        steering_ignored="",
+        attempts=0,
+        novelty_retries=0,
+        error=None,
+        tunable_values=None,
+        plan_json=None,
+        plan_hash=None,
+        tunables={},
+        tunable_specs=[],
+        method_family="",
+        status="pending",
+        dev=None,
+        test=None,
+        cost={"prompt_tokens": 0, "completion_tokens": 0, "dollars": 0.0},
+        timings={},
+        next="",
+    )
+
+
+def _ask_inner(inner: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any]] | None:
+    """The next CMA-ES point of the polish and the optimizer after the ask; None if it broke."""
+    from evolution.strategies.cmaes import TunableOptimizer
+
+    try:
+        opt = TunableOptimizer.from_json(inner["optimizer"])
+        values = {k: float(v) for k, v in opt.ask().items()}
+    except (ValueError, RuntimeError, ArithmeticError):  # e.g. cma on a 1-D problem: skip the polish
+        return None
+    return values, {**inner, "optimizer": opt.to_json()}
+
+
+def _pick_parents(
+    ctx: SessionContext, index: int, rng: random.Random, nrng: np.random.Generator
+) -> list[Any]:
+    """One parent from the candidate's island (rank-weighted), and a mate with `crossover_rate`."""
+    from evolution.strategies.selection import select_mate, select_parents
+
+    strat = ctx.cfg.strategy
+    pop = list(ctx.population.values())
+    kw = {"sharpness": strat.selection_sharpness} if strat.parent_sampling == "weighted" else {}
+    parents = select_parents(pop, nrng, 1, island=index % strat.islands, method=strat.parent_sampling, **kw)
+    if not parents:
+        return []
+    if rng.random() < strat.crossover_rate:
+        mate = select_mate(pop, parents[0], nrng, method=strat.parent_sampling, **kw)
+        if mate is not None:
+            return [parents[0], mate]
+    return [parents[0]]
+
+
+def make_select(ctx: SessionContext):  # noqa: ANN201 - a LangGraph node
+    """Pick the next candidate's operator, parents, island and proposer (or stop)."""
+
+    def select_parents(state: SessionState) -> dict[str, Any]:
+        stop = budget_stop(ctx, state)
+        if stop:
+            return {"stop_reason": stop, "current": None}
+        index = int(state.get("counter", 0))
+        cur = new_current(ctx, index)
+        rng = random.Random(f"{ctx.cfg.seed}:{cur['id']}:select")
+        nrng = np.random.default_rng([ctx.cfg.seed, index])
+        strat = ctx.cfg.strategy
+        update: dict[str, Any] = {}
+        seeds = list(state.get("seeds", []))
+        inner = state.get("inner")
+        if seeds:
+            cur.update(operator="seed", recipe=seeds[0], island=index % strat.islands)
+            update["seeds"] = seeds[1:]
+        elif inner and inner.get("remaining", 0) > 0 and inner["recipe_id"] in ctx.population:
+            asked = _ask_inner(inner)
+            update["inner"] = asked[1] if asked else None
+            if asked:
+                parent = ctx.population[inner["recipe_id"]]
+                recipe = bake_tunables(parent.recipe, asked[0])
+                cur.update(operator="cmaes", recipe=recipe, parents=[parent.id], island=parent.island)
+                cur["tunable_values"] = asked[0]
+        if not cur["operator"] and strat.kind != "evomerge":
+            from agents.strategy_bridge import strategy_proposal
+
+            cur_update, state_update = strategy_proposal(ctx, state, cur, nrng)
+            cur.update(cur_update)  # type: ignore[typeddict-item]
+            update.update(state_update)
+        elif not cur["operator"]:
+            picked = _pick_parents(ctx, index, rng, nrng)
+            if not picked:
+                return {
+                    "stop_reason": "no scored candidate to evolve from (every seed failed)",
+                    "current": None,
+                }
+            cur.update(
+                operator="crossover" if len(picked) == 2 else "mutate",
+                parents=[p.id for p in picked],
+                island=picked[0].island,
+                recipe=picked[0].recipe,
+                proposer=choose_proposer(ctx, state, rng),
+            )
+        return {**update, "current": cur, "stop_reason": None}
+
+    return select_parents
+
+
+def make_reflect(ctx: SessionContext):  # noqa: ANN201
+    """Gather what the proposal should know: steering (top priority), memory, a reflection."""
+
+    def reflect(state: SessionState) -> dict[str, Any]:
+        cur = dict(state["current"] or {})
+        ids, texts = ctx.hooks.steering(ctx, cur)  # type: ignore[arg-type]
+        if cur.get("operator") in NO_LLM_OPERATORS:  # seeds, CMA-ES polish, genome strategies
+            if ids:
+                cur["steering_ignored"] = (
+                    f"{cur.get('operator')}: no proposer reads steering (constants only)"
+                )
+            return {"current": cur}
+        cur.update(steering=ids, steering_text=texts)
+        cur["memory"] = ctx.hooks.memory(ctx, state, cur)  # type: ignore[arg-type]
+        from agents.propose import llm_reflection
+
+        own = llm_reflection(ctx, cur)
+        lessons = ctx.hooks.reflection(ctx, state, cur)  # type: ignore[arg-type]
+        cur["reflection"] = "\n\n".join(t for t in (own, lessons) if t)
+        return {"current": cur}
+
+    return reflect
+
+
+def make_novelty(ctx: SessionContext):  # noqa: ANN201
+    """Same plan hash as an evaluated candidate: a duplicate, never evaluated again."""
+
+    def novelty(state: SessionState) -> dict[str, Any]:
+        cur = dict(state["current"] or {})
+        seen = state.get("hashes", {}).get(cur.get("plan_hash") or "")
+        retries = cur.get("novelty_retries", 0)
+        can_retry = bool(cur.get("proposer")) and retries < ctx.cfg.strategy.novelty_retries
+        if seen is not None and cur.get("operator") not in NO_DEDUP_OPERATORS and can_retry:
+            cur.update(error=f"novelty check: the plan is identical to {seen}'s; propose a different change")
+            cur.update(novelty_retries=retries + 1, next="propose")
+            return {"current": cur}
+        if seen is not None and cur.get("operator") not in NO_DEDUP_OPERATORS:
+            cur.update(
+                status="duplicate", error=f"same merge plan as {seen} (not evaluated again)", next="record"
+            )
+            return {"current": cur}
+        reason = ctx.hooks.novelty(ctx, cur)  # type: ignore[arg-type]
+        if reason and can_retry:
+            cur.update(error=f"novelty check: {reason}", next="propose", novelty_retries=retries + 1)
+            return {"current": cur}
+        cur["next"] = "evaluate"
+        return {"current": cur}
+
+    return novelty
+
+
+def make_feedback(ctx: SessionContext):  # noqa: ANN201
+    """Interactive mode: pause after each generation; the answer becomes a steering message."""
+
+    def feedback(state: SessionState) -> dict[str, Any]:
+        from langgraph.types import interrupt
+
+        best = state.get("best") or {}
+        answer = interrupt(
+            {
+                "generation": (int(state.get("counter", 1)) - 1) // ctx.cfg.strategy.generation_size,
+                "candidates": state.get("candidates", 0),
+                "best": best,
+                "ask": "feedback for the next generation (empty: continue, 'stop': end the session)",
+            }
+        )
+        gen = {"feedback_gen": int(state.get("counter", 0)) // ctx.cfg.strategy.generation_size}
+        text = str(answer or "").strip()
+        if not text or text.lower() in ("c", "continue"):
+            return gen
+        if text.lower() in ("stop", "quit", "q"):
+            return {**gen, "stop_reason": "stopped by the user"}
+        from evolution.steering import append_message, read_messages
+
+        known = read_messages(ctx.folder.root)
+        if not known or known[-1].text != text:  # a re-run of this node must not add it twice
+            append_message(ctx.folder.root, text, source="interactive")
+        return {**gen, "feedback": [*state.get("feedback", []), text]}
+
+    return feedback

@@ -1,0 +1,177 @@
+"""The offline proposer: a litellm custom provider (`offline/<style>`) that edits recipe code by rule.
+
+It is NOT a language model and says so in every reply. It exists so a session runs end to end
+with no LLM service while every node takes exactly the path a real model takes: the prompt is
+rendered, sent through `litellm.completion`, and the reply (rationale + fenced code) is parsed.
+It reads the machine-readable block embedded in the prompt (parents' recipes, the run's models
+and methods, steering) and is deterministic given the run seed, the candidate id and the attempt.
+Styles: `mutator` (1-2 structural edits), `explorer` (bigger, 2-3 edits), `polisher` (numbers only).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from agents.llm import litellm
+from agents.offline_edits import (
+    EditContext,
+    crossover,
+    find_literals,
+    mutate,
+    perturb_numbers,
+    replace_literals,
+    switch_method,
+)
+from agents.prompts import parse_machine_block
+
+NOT_AN_LLM = "Offline proposer (rule-based ast edits, not an LLM)"
+STYLES = {"mutator": (1.0, 1, 2), "explorer": (2.0, 2, 3), "polisher": (0.5, 1, 1)}
+
+
+def directives(texts: list[str], info: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Steering texts → EditContext fields (via evolution.steering_parse); and what was not understood."""
+    from evolution.steering_parse import layer_range, parse_directives
+
+    n = int(info.get("num_layers", 1))
+    fields: dict[str, Any] = {
+        "avoid_methods": set(),
+        "prefer_methods": set(),
+        "favour_models": [],
+        "exclude_models": set(),
+    }
+    ignored: list[str] = []
+    for text in texts:
+        d = parse_directives(text, info.get("aliases", []), info.get("tasks", []), info.get("methods"), n)
+        fields["avoid_methods"] = (fields["avoid_methods"] - d.prefer_methods) | d.avoid_methods
+        fields["prefer_methods"] = (fields["prefer_methods"] - d.avoid_methods) | d.prefer_methods
+        fields["exclude_models"] |= d.exclude_models
+        fields["favour_models"] += sorted(d.favour_models)
+        focus = d.layer_focus
+        for h in d.weight_hints:
+            if h.direction == "more":
+                fields["favour_models"].append(h.alias)
+                focus = layer_range(h.layers, n)
+            else:
+                ignored.append(f"less weight for {h.alias}")
+        if focus:
+            fields["focus"] = (focus[0] / n, (focus[1] + 1) / n)
+        if d.explore:
+            fields["scale"] = 2.0 if d.explore == "more" else 0.5
+        if d.unparsed:
+            ignored.append(d.unparsed)
+    return fields, ignored
+
+
+def _context(block: dict[str, Any], style: str) -> tuple[EditContext, list[str]]:
+    info = block.get("context", {})
+    fields, ignored = directives(list(block.get("directives", [])), info)
+    fields.setdefault("scale", STYLES.get(style, STYLES["mutator"])[0])
+    ctx = EditContext(
+        compatible={k: list(v) for k, v in info.get("compatible", {}).items()},
+        experts=list(info.get("experts", [])),
+        num_layers=int(info.get("num_layers", 1)),
+        **fields,
+    )
+    return ctx, ignored
+
+
+def _uses_avoided(source: str, ctx: EditContext) -> bool:
+    return any(
+        isinstance(lit.value, str) and lit.value in ctx.avoid_methods
+        for lit in find_literals(source).values()
+    )
+
+
+def propose(block: dict[str, Any], style: str) -> str:
+    """The reply text (rationale + fenced python) for one machine block."""
+    op = block.get("op", "mutate")
+    key = f"{block.get('seed', 0)}:{block.get('candidate', '')}:{block.get('attempt', 0)}:{style}"
+    rng = random.Random(key)
+    if op == "reflect":
+        return reflect(block)
+    ctx, ignored = _context(block, style)
+    parents = block.get("parents", [])
+    if not parents:
+        return f"{NOT_AN_LLM}: no parent recipe in the prompt, so there is nothing to edit."
+    _, lo, hi = STYLES.get(style, STYLES["mutator"])
+    if op == "crossover" and len(parents) >= 2:
+        code, notes = crossover(parents[0]["recipe"], parents[1]["recipe"], ctx, rng)
+        what = f"crossover of {parents[0]['id']} (A) and {parents[1]['id']} (B)"
+    elif style == "polisher" and not _uses_avoided(parents[0]["recipe"], ctx):
+        lits = find_literals(parents[0]["recipe"])
+        result = perturb_numbers(lits, ctx, rng)
+        code, notes = (
+            (replace_literals(parents[0]["recipe"], result[0], lits), [result[1]])
+            if result
+            else (
+                parents[0]["recipe"],
+                ["nothing numeric to polish"],
+            )
+        )
+        what = f"numeric polish of {parents[0]['id']}"
+    else:
+        # A repair restarts from the parent with a different edit than the one that failed.
+        failed = (block.get("failed_recipe") or "").strip()
+        for _ in range(8):
+            code, notes = mutate(parents[0]["recipe"], ctx, rng, n_edits=rng.randint(lo, hi))
+            if op != "repair" or code.strip() != failed:
+                break
+        what = f"{'repair by re-editing' if op == 'repair' else 'mutation of'} {parents[0]['id']}"
+    if _uses_avoided(code, ctx):  # steering outranks the operator: leave an avoided method
+        lits = find_literals(code)
+        forced = switch_method(lits, ctx, rng)
+        if forced is not None:
+            code = replace_literals(code, forced[0], lits)
+            notes.append(forced[1] + " (steering: avoid)")
+    lines = [f"{NOT_AN_LLM}: {what}.", "Edits:"] + [f"- {n}" for n in notes]
+    if op == "repair" and block.get("error"):
+        lines.append(
+            f"The previous attempt failed ({block['error'].splitlines()[0][:160]}); edited the parent again."
+        )
+    if ignored:
+        lines.append("Steering I could not follow (not a rule I know): " + "; ".join(ignored))
+    return "\n".join(lines) + f"\n\n```python\n{code.rstrip()}\n```\n"
+
+
+def reflect(block: dict[str, Any]) -> str:
+    """A templated comparison of parent and child per-task dev scores (no insight beyond arithmetic)."""
+    child = block.get("child", {})
+    parents = block.get("parents", [])
+    cdev = child.get("dev") or {}
+    if not parents or not cdev:
+        return f"{NOT_AN_LLM}: child {child.get('id', '?')} has no parent score to compare with."
+    pdev = parents[0].get("dev") or {}
+    parts = [f"{t}: {pdev.get(t, 0):.3f} -> {s:.3f}" for t, s in cdev.items() if t != "mean"]
+    delta = cdev.get("mean", 0.0) - pdev.get("mean", 0.0)
+    what = (child.get("rationale") or "edit").splitlines()[0][:120]
+    verdict = "helped" if delta > 0 else "hurt" if delta < 0 else "made no difference"
+    return (
+        f"{NOT_AN_LLM}: the change ({what}) {verdict} (dev mean {delta:+.3f}). Per task: {'; '.join(parts)}."
+    )
+
+
+class OfflineProposer(litellm.CustomLLM):  # type: ignore[misc,name-defined]
+    """litellm provider "offline": answers chat completions with rule-based recipe edits."""
+
+    def completion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Any:
+        style = model.split("/", 1)[-1]
+        text = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") == "user")
+        block = parse_machine_block(text)
+        reply = (
+            propose(block, style) if block else f"{NOT_AN_LLM}: the prompt has no machine block to act on."
+        )
+        return litellm.completion(model="openai/offline-proposer", messages=messages, mock_response=reply)
+
+    async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Any:
+        return self.completion(model, messages, *args, **kwargs)
+
+
+_INSTANCE = OfflineProposer()
+
+
+def register_offline_provider() -> None:
+    """Make `offline/...` model strings resolve to the offline proposer (idempotent)."""
+    entry = {"provider": "offline", "custom_handler": _INSTANCE}
+    if not any(e.get("provider") == "offline" for e in litellm.custom_provider_map):
+        litellm.custom_provider_map = [*litellm.custom_provider_map, entry]

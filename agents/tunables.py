@@ -1,0 +1,27 @@
+"""Carrying tuned constants across candidates: bake a CMA-ES polish into code, inherit it in children."""
+
+from __future__ import annotations
+
+from agents.offline_edits import find_literals, replace_literals
+
+
+def bake_tunables(source: str, values: dict[str, float]) -> str:
+    """The recipe with module-level tunable defaults set to `values` (so recipe.py shows a polish)."""
+    lits = find_literals(source)
+    changes = {f"tunable:{k}": round(float(v), 4) for k, v in values.items() if f"tunable:{k}" in lits}
+    return replace_literals(source, changes, lits) if changes else source
+
+
+def inherited_tunables(
+    parent_source: str, parent_values: dict[str, float], child_source: str
+) -> dict[str, float]:
+    """Parent's tuned values for the tunables whose literal default the child did not change."""
+    before, after = find_literals(parent_source), find_literals(child_source)
+    out = {}
+    for name, value in parent_values.items():
+        key = f"tunable:{name}"
+        b, a = before.get(key), after.get(key)
+        if b is not None and (a is None or (a.value, a.low, a.high) != (b.value, b.low, b.high)):
+            continue  # the proposer edited (or removed) this default: its edit wins
+        out[name] = float(value)
+    return out

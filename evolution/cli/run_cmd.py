@@ -1,0 +1,250 @@
+"""`evomerge run/resume/status/lineage/export/demo`: start, watch, inspect and ship an evolution run.
+
+Heavy packages (torch, langgraph, litellm, git) load inside the commands; this module imports
+only typer so `evomerge --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from evolution.cli.errors import UserError, one_line_errors
+
+RUNS_DIR = typer.Option(Path("runs"), "--runs-dir", help="Folder holding run folders.")
+
+
+class LiveView:
+    """A rich live table: candidates done, best dev and test so far, failures, cost, ETA."""
+
+    def __init__(self, console: Any, name: str, budget: int) -> None:
+        from rich.live import Live
+
+        self.console, self.name, self.budget = console, name, budget
+        self.rows: list[tuple[str, ...]] = []
+        self.t0 = time.monotonic()
+        self.state: dict[str, Any] = {}
+        self.live = Live(self._render(), console=console, refresh_per_second=4, transient=False)
+
+    def _render(self) -> Any:
+        from rich.console import Group
+        from rich.table import Table
+
+        s = self.state
+        done = int(s.get("evaluations", 0))
+        elapsed = float(s.get("elapsed_s", time.monotonic() - self.t0))
+        eta = f"{elapsed / done * (self.budget - done):.0f} s" if done else "—"
+        best = s.get("best") or {}
+        head = Table.grid(padding=(0, 2))
+        head.add_row(
+            f"[bold]{self.name}[/]",
+            f"evaluated {done}/{self.budget}",
+            f"candidates {s.get('candidates', 0)}",
+            f"failed {s.get('failed', 0)}",
+            f"duplicates {s.get('duplicates', 0)}",
+            f"best dev {best.get('dev', 0.0):.3f} test {best.get('test') or 0.0:.3f} ({best.get('id', '—')})",
+            f"cost ${float(s.get('dollars', 0.0)):.4f}",
+            f"elapsed {elapsed:.0f} s, ETA {eta}",
+        )
+        table = Table(show_edge=False, pad_edge=False)
+        for col in ("id", "island", "operator", "proposer", "family", "status", "dev", "test", "s"):
+            table.add_column(col)
+        for row in self.rows[-12:]:
+            table.add_row(*row)
+        return Group(head, table)
+
+    def on_record(self, c: Any, state: dict[str, Any]) -> None:
+        self.state = state
+        dev = f"{c.dev_mean:.3f}" if c.dev_mean is not None else "—"
+        test = f"{c.test.mean:.3f}" if c.test is not None and c.status == "ok" else "—"
+        status = c.status if c.status == "ok" else f"[red]{c.status}[/] {(c.error or '')[:40]}"
+        secs = f"{sum(c.timings.values()):.1f}"
+        proposer = c.proposer or "—"
+        self.rows.append(
+            (c.id, str(c.island), c.operator, proposer, c.method_family, status, dev, test, secs)
+        )
+        self.live.update(self._render())
+
+    def __enter__(self) -> LiveView:
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.live.__exit__(*exc)  # type: ignore[arg-type]
+
+
+def _ask(console: Any) -> Any:
+    def ask(payload: dict[str, Any]) -> str:
+        best = payload.get("best") or {}
+        console.print(
+            f"\n[bold]generation {payload.get('generation')} done[/]: "
+            f"{payload.get('candidates')} candidates, "
+            f"best {best.get('id', '—')} dev {best.get('dev', 0.0):.3f}"
+        )
+        return console.input("feedback (Enter: continue, 'stop': end) > ")
+
+    return ask
+
+
+def _drive(console: Any, start: Any, name: str, budget: int, quiet: bool, interactive: bool) -> Any:
+    from evolution.runfolder import RunLocked
+
+    try:
+        if quiet or interactive:
+            return start(on_record=None, ask=_ask(console) if interactive else None)
+        with LiveView(console, name, budget) as view:
+            return start(on_record=view.on_record, ask=None)
+    except RunLocked as e:
+        raise UserError(str(e)) from None
+
+
+def _summary(console: Any, result: Any) -> None:
+    from evolution.runfolder import RunFolder
+    from evolution.session_report import status_dict
+
+    s = status_dict(RunFolder(result.run_dir))
+    best = s.get("best") or {}
+    console.print()
+    console.print(f"run folder: [bold]{result.run_dir}[/]  ({result.stop_reason or 'paused'})")
+    if best:
+        dev, test = best.get("dev") or {}, best.get("test") or {}
+        console.print(
+            f"best {best['id']}: dev mean {dev.get('mean', 0):.3f}, test mean {test.get('mean', 0):.3f}"
+        )
+    console.print(f"family tree: git -C {result.run_dir} log --graph --all --oneline")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @one_line_errors
+    def run(
+        config: Path = typer.Argument(..., help="Run config YAML (see docs/run-config.md)."),
+        runs_dir: Path = RUNS_DIR,
+        interactive: bool = typer.Option(
+            False, "--interactive", help="Pause after each generation for feedback."
+        ),
+        quiet: bool = typer.Option(False, "--quiet", help="No live view."),
+    ) -> None:
+        """Start an evolution session; it lives in RUNS_DIR/<name>/ and can be resumed."""
+        from rich.console import Console
+
+        from evolution.runconfig import load_config
+        from evolution.session import run_session
+
+        console = Console()
+        cfg = load_config(config)
+        result = _drive(
+            console,
+            lambda **kw: run_session(cfg, runs_dir, interactive=interactive, **kw),
+            cfg.name,
+            cfg.budget.evaluations,
+            quiet,
+            interactive,
+        )
+        _summary(console, result)
+
+    @app.command()
+    @one_line_errors
+    def resume(
+        run: str = typer.Argument(..., help="Run folder or run name under --runs-dir."),
+        runs_dir: Path = RUNS_DIR,
+        interactive: bool = typer.Option(False, "--interactive"),
+        quiet: bool = typer.Option(False, "--quiet"),
+    ) -> None:
+        """Continue a run from its last checkpoint (after a crash, kill -9, or a raised budget)."""
+        from rich.console import Console
+
+        from evolution.runfolder import find_run
+        from evolution.session import resume_session
+
+        console = Console()
+        folder = find_run(run, runs_dir)
+        cfg = folder.config()
+        result = _drive(
+            console,
+            lambda **kw: resume_session(folder.root, interactive=interactive, **kw),
+            cfg.name,
+            cfg.budget.evaluations,
+            quiet,
+            interactive,
+        )
+        _summary(console, result)
+
+    @app.command()
+    @one_line_errors
+    def status(
+        run: str = typer.Argument(...),
+        runs_dir: Path = RUNS_DIR,
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Counts, best dev/test so far, cost, whether a session is running, steering messages."""
+        from evolution.runfolder import find_run
+        from evolution.session_report import status_dict
+
+        s = status_dict(find_run(run, runs_dir))
+        if as_json:
+            print(json.dumps(s, indent=2))
+            return
+        best = s.get("best") or {}
+        print(
+            f"{s['run']}: {'running' if s['running'] else 'not running'}; {s['candidates']} candidates, "
+            f"{s['evaluations']} evaluated, {s['failed']} failed, {s['duplicates']} duplicates"
+        )
+        if best:
+            print(f"best {best['id']} ({(best.get('commit') or '')[:10]}): dev {best.get('dev')}")
+            print(f"  test (report only): {best.get('test')}")
+        print(
+            f"cost ${s['cost'].get('dollars', 0):.4f}; elapsed {s['elapsed_s']} s; "
+            f"stop: {s['stop_reason'] or '—'}"
+        )
+        for m in s["steering"]:
+            print(f"steering {m['id']}: {m['text']!r} -> {', '.join(m['applied_to']) or 'not yet applied'}")
+
+    @app.command()
+    @one_line_errors
+    def lineage(
+        run: str = typer.Argument(...),
+        runs_dir: Path = RUNS_DIR,
+        limit: int = typer.Option(0, "--limit", help="Show at most this many candidates (0: all)."),
+    ) -> None:
+        """Pretty-print the run's family tree with scores."""
+        from rich.console import Console
+
+        from evolution.lineage_view import render_lineage
+        from evolution.runfolder import find_run
+
+        render_lineage(find_run(run, runs_dir).root, Console(), limit or None)
+
+    @app.command()
+    @one_line_errors
+    def export(
+        run: str = typer.Argument(...),
+        out_dir: Path = typer.Argument(..., help="Folder for the merged Hugging Face model."),
+        candidate: str = typer.Option("best", "--candidate", help="Candidate id, or 'best'."),
+        runs_dir: Path = RUNS_DIR,
+        force: bool = typer.Option(False, "--force", help="Replace OUT_DIR if it exists."),
+    ) -> None:
+        """Write a candidate as an HF folder: model card (recipe, ancestry, scores), mergekit YAML."""
+        from evolution.runfolder import find_run
+        from evolution.session_report import export_candidate
+
+        info = export_candidate(find_run(run, runs_dir), candidate, out_dir, force=force)
+        extra = " + mergekit.yaml" if info["mergekit"] else ""
+        print(f"exported {info['candidate']} ({(info['commit'] or '')[:10]}) to {info['out']}{extra}")
+
+    @app.command()
+    @one_line_errors
+    def demo(
+        runs_dir: Path = RUNS_DIR,
+        zoo: Path = typer.Option(Path("zoo"), "--zoo", help="Zoo folder; built there if absent (~8-10 min)."),
+        evaluations: int = typer.Option(40, "--evaluations", help="Evaluation budget of the demo session."),
+        quiet: bool = typer.Option(False, "--quiet"),
+    ) -> None:
+        """Build the zoo if needed, evolve with the offline proposer, compare with experts and baselines."""
+        from evolution.cli.run_demo import run_demo
+
+        run_demo(runs_dir, zoo, evaluations, quiet)

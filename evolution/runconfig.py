@@ -1,0 +1,172 @@
+"""Run configuration: one YAML file says everything a session needs to start or resume.
+
+Validated with pydantic and `extra="forbid"` so a typo is an error naming the key rather than
+a silently ignored setting. Model and task paths are resolved against the YAML's folder, and
+`dump_config` writes them back as absolute paths, so the copy kept in the run folder
+(`RUN/config.yaml`) works from any working directory (`evomerge baselines --config RUN/config.yaml`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+StrategyKind = Literal["evomerge", "cmaes", "random", "m2n2"]
+
+
+class ConfigError(ValueError):
+    """A run config that cannot be used; the message names the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProposerConfig(_Strict):
+    """One proposer: any litellm model string (`openai/gpt-4o`, `ollama/qwen2.5`, `offline/mutator`)."""
+
+    model: str
+    weight: float = Field(default=1.0, gt=0)
+    api_base: str | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int = Field(default=2048, gt=0)
+    timeout_s: float = Field(default=120.0, gt=0)
+
+    @model_validator(mode="after")
+    def _has_provider(self) -> ProposerConfig:
+        if "/" not in self.model:
+            raise ValueError(f"model {self.model!r} must name a provider, e.g. 'openai/{self.model}'")
+        return self
+
+
+class BudgetConfig(_Strict):
+    """When to stop: whichever limit is reached first. None means no limit of that kind."""
+
+    evaluations: int = Field(default=40, gt=0)
+    wall_time_s: float | None = Field(default=None, gt=0)
+    dollars: float | None = Field(default=None, ge=0)
+
+
+class StrategyConfig(_Strict):
+    """Search settings. `evomerge` is LLM/offline-proposer code evolution; the others are comparisons."""
+
+    kind: StrategyKind = "evomerge"
+    islands: int = Field(default=2, ge=1)
+    migrate_every: int = Field(default=10, ge=1)
+    cmaes_inner: int = Field(default=4, ge=0)  # evaluations per promising recipe's CMA-ES polish
+    generation_size: int = Field(default=4, ge=1)
+    crossover_rate: float = Field(default=0.3, ge=0, le=1)
+    repair_attempts: int = Field(default=2, ge=0)
+    novelty_retries: int = Field(default=2, ge=0)
+    parent_sampling: Literal["weighted", "power_law"] = "weighted"
+    selection_sharpness: float = Field(default=10.0, gt=0)  # weighted sampling: lower explores more
+    layer_blocks: int | None = Field(default=None, ge=1)  # genome depth blocks for cmaes/random/m2n2
+
+
+class MemoryConfig(_Strict):
+    enabled: bool = True
+    url: str | None = None  # Chroma server; None = embedded store inside the run folder
+    embedding: str | None = None
+
+
+class RunConfig(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    models: dict[str, str] = Field(min_length=1)
+    base: str | None = None
+    tasks: str
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    proposers: list[ProposerConfig] = Field(
+        default_factory=lambda: [ProposerConfig(model="offline/mutator")], min_length=1
+    )
+    bandit: bool = False
+    strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    recipes: list[str] = Field(default_factory=list)  # starter recipe files or folders
+    seed: int = 0
+    device: str = "cpu"
+    dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+    executor: Literal["local", "ray"] = "local"
+    memory: MemoryConfig = Field(default_factory=MemoryConfig)
+    reflect_every: int = Field(default=5, ge=1)
+
+    @model_validator(mode="after")
+    def _base_known(self) -> RunConfig:
+        if self.base is not None and self.base not in self.models:
+            raise ValueError(f"base {self.base!r} is not one of models: {', '.join(self.models)}")
+        return self
+
+    @property
+    def experts(self) -> list[str]:
+        return [a for a in self.models if a != self.base]
+
+
+def _looks_like_path(value: str, root: Path) -> bool:
+    if value.startswith(("/", "./", "../", "~")) or (root / value).exists():
+        return True
+    return value.count("/") != 1  # "org/name" is a hub id; "folder" alone is a local folder
+
+
+def _resolve(value: str, root: Path) -> str:
+    return str((root / Path(value).expanduser()).resolve())
+
+
+def parse_config(data: object, *, origin: str = "config", root: Path | None = None) -> RunConfig:
+    """Validate config data; with `root`, resolve model/task/recipe paths against it."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: expected a mapping of keys, got {type(data).__name__}")
+    try:
+        cfg = RunConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format(e, origin)) from None
+    if root is None:
+        return cfg
+    models = {a: _resolve(v, root) if _looks_like_path(v, root) else v for a, v in cfg.models.items()}
+    return cfg.model_copy(
+        update={
+            "models": models,
+            "tasks": _resolve(cfg.tasks, root),
+            "recipes": [_resolve(r, root) for r in cfg.recipes],
+        }
+    )
+
+
+def _format(err: ValidationError, origin: str) -> str:
+    first = err.errors()[0]
+    path = ".".join(str(p) for p in first["loc"]) or "(top)"
+    if first["type"] == "extra_forbidden":
+        msg = f"unknown key {str(first['loc'][-1])!r}"
+    else:
+        msg = first["msg"].removeprefix("Value error, ")
+    more = f" (and {len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
+    return f"{origin}: {path}: {msg}{more}"
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read a run config YAML; errors name the file and the key."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: no such config file")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: not valid YAML: {e}") from None
+    return parse_config(data, origin=str(p), root=p.parent.resolve())
+
+
+def dump_config(cfg: RunConfig) -> str:
+    """YAML for `RUN/config.yaml` (paths already absolute after `load_config`)."""
+    return yaml.safe_dump(cfg.model_dump(mode="json", exclude_none=True), sort_keys=False)
+
+
+def check_paths(cfg: RunConfig) -> None:
+    """Fail early, naming what is missing, before any model is opened."""
+    for alias, ref in cfg.models.items():
+        if ref.startswith("/") and not Path(ref).exists():
+            raise ConfigError(f"models.{alias}: no such folder {ref}")
+    if not Path(cfg.tasks).exists():
+        raise ConfigError(f"tasks: no such suite file {cfg.tasks}")
+    for r in cfg.recipes:
+        if not Path(r).exists():
+            raise ConfigError(f"recipes: no such file or folder {r}")

@@ -1,0 +1,85 @@
+"""Small, fast session configs over the cached small zoo, for the session tests.
+
+The suite is cut to a few items per split (scoring dominates a candidate's time) and the seed
+recipes to two starters, so a session of a handful of evaluations runs in seconds.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+from zoo_fixture import small_zoo_info
+
+from evolution.recipe_examples import example_source
+from evolution.runconfig import RunConfig, load_config
+
+ITEMS = 4
+
+
+def tiny_config(
+    tmp: Path,
+    name: str = "t",
+    starters: tuple[str, ...] = ("ties", "task_arithmetic_per_layer"),
+    **overrides: Any,
+) -> RunConfig:
+    """A run config over the small zoo with a cut-down suite; `overrides` are top-level keys."""
+    zoo = small_zoo_info()
+    data_dir = tmp / "suite"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    suite = yaml.safe_load((zoo.out / "suite.yaml").read_text())
+    tasks = []
+    for task in suite["tasks"][:2]:
+        for split in ("dev", "test"):
+            lines = (zoo.out / task[split]).read_text().splitlines()[:ITEMS]
+            (data_dir / f"{task['name']}_{split}.jsonl").write_text("\n".join(lines) + "\n")
+            task[split] = f"{task['name']}_{split}.jsonl"
+        tasks.append(task)
+    (data_dir / "suite.yaml").write_text(yaml.safe_dump({"tasks": tasks}))
+    recipes = tmp / "recipes"
+    recipes.mkdir(exist_ok=True)
+    for s in starters:
+        (recipes / f"{s}.py").write_text(example_source(s))
+    cfg = {
+        "name": name,
+        "models": {alias: str(path) for alias, path in zoo.models.items()},
+        "base": zoo.base,
+        "tasks": str(data_dir / "suite.yaml"),
+        "recipes": [str(recipes)],
+        "budget": {"evaluations": 4},
+        "memory": {"enabled": False},
+        "seed": 1,
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(cfg.get(key), dict):
+            cfg[key] = {**cfg[key], **value}
+        else:
+            cfg[key] = value
+    path = tmp / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return load_config(path)
+
+
+def git(run_dir: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=run_dir, capture_output=True, text=True, check=True).stdout
+
+
+def check_lineage(run_dir: Path) -> list[Any]:
+    """Ids unique and contiguous, one commit per id, every commit reachable; returns candidates."""
+    from evolution.lineage import Lineage
+
+    lin = Lineage.open_or_init(run_dir / "lineage", run_dir.name)
+    cands = lin.candidates()
+    ids = [c.id for c in cands]
+    assert len(ids) == len(set(ids))
+    assert sorted(ids) == [f"c{i:04d}" for i in range(len(ids))]
+    subjects = git(run_dir, "log", "--all", "--format=%s").splitlines()
+    for cid in ids:
+        assert sum(s.startswith(cid + " ") for s in subjects) == 1, f"{cid} committed {subjects}"
+    fsck = subprocess.run(
+        ["git", "fsck", "--strict"], cwd=run_dir / "lineage", capture_output=True, text=True
+    )
+    assert fsck.returncode == 0 and "dangling" not in fsck.stdout + fsck.stderr, fsck.stdout + fsck.stderr
+    return cands

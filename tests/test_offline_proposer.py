@@ -1,0 +1,177 @@
+"""The offline proposer: a litellm provider that edits recipe code structurally, deterministically."""
+
+from __future__ import annotations
+
+import ast
+import difflib
+from pathlib import Path
+
+import pytest
+
+from agents.offline_edits import find_literals
+from agents.offline_proposer import NOT_AN_LLM, register_offline_provider
+from agents.prompts import machine_block
+from evolution.recipe_examples import example_source
+from evolution.recipe_facts import RecipeFacts
+from evolution.registry import all_methods
+from evolution.sandbox import run_recipe
+
+register_offline_provider()
+
+
+@pytest.fixture(scope="module")
+def facts(family: dict[str, Path]) -> RecipeFacts:
+    return RecipeFacts.from_folders({k: str(v) for k, v in family.items()}, base="base")
+
+
+def _context() -> dict:
+    methods = all_methods()
+    params = {n: {p.name for p in s.params} for n, s in methods.items()}
+    compat = {
+        n: [m for m in methods if params[n] <= params[m] and methods[n].needs_base == methods[m].needs_base]
+        for n in methods
+    }
+    return {
+        "aliases": ["base", "e1", "e2"],
+        "base": "base",
+        "experts": ["e1", "e2"],
+        "methods": sorted(methods),
+        "compatible": compat,
+        "num_layers": 4,
+        "tasks": ["add", "rev"],
+    }
+
+
+def _ask(model: str, op: str, parents: list[str], cid: str = "c0007", **extra: object) -> str:
+    from agents.llm import litellm
+
+    block = {"op": op, "candidate": cid, "seed": 3, "attempt": 0, "context": _context(), "directives": []}
+    block["parents"] = [
+        {"id": f"p{i}", "recipe": r, "dev": {"add": 0.5, "mean": 0.5}} for i, r in enumerate(parents)
+    ]
+    block.update(extra)
+    prompt = "Please improve this recipe.\n\n" + machine_block(block)
+    resp = litellm.completion(model=model, messages=[{"role": "user", "content": prompt}])
+    return resp.choices[0].message.content
+
+
+def _code(reply: str) -> str:
+    from agents.llm import extract_code
+
+    code = extract_code(reply)
+    assert code is not None, reply
+    ast.parse(code)
+    return code
+
+
+def _changed_lines(a: str, b: str) -> list[str]:
+    return [
+        line[1:]
+        for line in difflib.unified_diff(a.splitlines(), b.splitlines(), lineterm="", n=0)
+        if line.startswith("-") and not line.startswith("---")
+    ]
+
+
+def test_a_mutation_edits_only_literals_and_still_runs(facts: RecipeFacts) -> None:
+    parent = example_source("task_arithmetic_per_layer")
+    reply = _ask("offline/mutator", "mutate", [parent])
+    assert reply.startswith(NOT_AN_LLM)
+    child = _code(reply)
+    assert child.strip() != parent.strip()
+    constants = {lit.node.lineno for lit in find_literals(parent).values()}
+    lines = parent.splitlines()
+    for old in _changed_lines(parent, child):
+        assert lines.index(old) + 1 in constants, f"non-literal line changed: {old!r}"
+    outcome = run_recipe(child, facts)
+    assert outcome.plan.num_layers == 4
+
+
+def test_deterministic_given_seed_and_candidate() -> None:
+    parent = example_source("dfs_layer_stack")
+    assert _ask("offline/explorer", "mutate", [parent]) == _ask("offline/explorer", "mutate", [parent])
+    replies = {_ask("offline/explorer", "mutate", [parent], cid=f"c{i:04d}") for i in range(6)}
+    assert len(replies) >= 3
+
+
+def test_avoid_directive_moves_away_from_the_method(facts: RecipeFacts) -> None:
+    parent = example_source("ties")
+    for i in range(5):
+        reply = _ask(
+            "offline/polisher", "mutate", [parent], cid=f"c{i:04d}", directives=["avoid ties please"]
+        )
+        child = _code(reply)
+        assert find_literals(child)["METHOD"].value != "ties", reply
+        run_recipe(child, facts)
+
+
+def test_unknown_steering_is_reported_as_ignored() -> None:
+    reply = _ask(
+        "offline/mutator", "mutate", [example_source("ties")], directives=["make it sing like a bird"]
+    )
+    assert "could not follow" in reply and "sing like a bird" in reply
+
+
+def test_crossover_splits_per_range_choices() -> None:
+    base = example_source("task_arithmetic_per_layer")
+    a = base.replace("DOMINANT = [0, 1]", "DOMINANT = [0, 0, 0, 0]").replace(
+        "LAYER_RANGES = [(0.0, 0.5), (0.5, 1.0)]",
+        "LAYER_RANGES = [(0.0, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 1.0)]",
+    )
+    b = a.replace("DOMINANT = [0, 0, 0, 0]", "DOMINANT = [1, 1, 1, 1]")
+    child = _code(_ask("offline/mutator", "crossover", [a, b]))
+    dom = find_literals(child)["DOMINANT"].value
+    cut = dom.index(1)
+    assert 0 < cut < 4 and dom == [0] * cut + [1] * (4 - cut)
+
+
+def test_repair_re_edits_the_parent_differently() -> None:
+    parent = example_source("slerp_gradient")
+    first = _ask("offline/mutator", "mutate", [parent])
+    error = "invalid_plan (line 9): t out of range"
+    fixed = _ask("offline/mutator", "repair", [parent], error=error, attempt=1, failed_recipe=_code(first))
+    assert "previous attempt failed" in fixed and "t out of range" in fixed
+    assert _code(fixed) != _code(first)
+
+
+def test_polisher_changes_numbers_only() -> None:
+    parent = example_source("ties")
+    child = _code(_ask("offline/polisher", "mutate", [parent]))
+    before, after = find_literals(parent), find_literals(child)
+    assert before["METHOD"].value == after["METHOD"].value
+    assert any(before[k].value != after[k].value for k in before if k.startswith("tunable:"))
+
+
+def test_reflect_compares_per_task_scores() -> None:
+    child = {"id": "c0009", "dev": {"add": 0.7, "mean": 0.7}, "rationale": "switch method"}
+    reply = _ask("offline/mutator", "reflect", [example_source("ties")], child=child)
+    assert "helped" in reply and "add: 0.500 -> 0.700" in reply
+
+
+def test_a_prompt_without_a_block_is_answered_plainly() -> None:
+    from agents.llm import litellm
+
+    resp = litellm.completion(model="offline/mutator", messages=[{"role": "user", "content": "hello"}])
+    assert "no machine block" in resp.choices[0].message.content
+
+
+def test_expert_weightings_can_drop_an_expert() -> None:
+    parent = example_source("ties")
+    context = {**_context(), "aliases": ["base", "e1", "e2", "e3"], "experts": ["e1", "e2", "e3"]}
+    dropped = []
+    for i in range(12):
+        child = _code(_ask("offline/mutator", "mutate", [parent], cid=f"c{i:04d}", context=context))
+        weights = find_literals(child)["EXPERT_WEIGHTS"].value
+        dropped += [alias for alias, w in weights.items() if w == 0.0]
+    assert dropped and set(dropped) <= {"e1", "e2", "e3"}, "no mutation ever dropped an expert"
+
+
+def test_a_polish_is_baked_into_code_and_inherited_by_children() -> None:
+    from agents.tunables import bake_tunables, inherited_tunables
+
+    parent = example_source("ties")
+    baked = bake_tunables(parent, {"density": 0.3141, "weight": 1.25, "absent": 9.0})
+    lits = find_literals(baked)
+    assert lits["tunable:density"].value == 0.3141 and lits["tunable:weight"].value == 1.25
+    values = {"density": 0.3141, "weight": 1.25, "density_g0_e0": 0.7}
+    child = baked.replace('tunable("weight", 1.25', 'tunable("weight", 0.9')  # the proposer edited weight
+    assert inherited_tunables(baked, values, child) == {"density": 0.3141, "density_g0_e0": 0.7}
