@@ -1,10 +1,12 @@
 """Merge a plan into a Hugging Face folder on disk, streaming tensor by tensor.
 
-Memory holds at most three jobs' tensors at once (the next job being read ahead, the current
-one being merged, the previous result being written), whatever the model size: tensors are
-read with pread into fresh buffers, and shard headers are written up front so each result
-goes to disk the moment it exists. The folder is assembled beside OUT_DIR and renamed into
-place at the end, so a failure leaves neither a half-written model nor a temp folder.
+Memory holds a few jobs' tensors at once (the next job's inputs being checked, the current
+one's being merged, the previous result being written), whatever the model size: inputs are
+read-only views of the mapped source files (no copy; ModelFolder.view), whose pages are
+released as soon as a job no longer needs them, and shard headers are written up front so
+each result goes to disk the moment it exists. The folder is assembled beside OUT_DIR and
+renamed into place at the end, so a failure leaves neither a half-written model nor a temp
+folder.
 """
 
 from __future__ import annotations
@@ -20,11 +22,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evolution.fast_paths import FAST_PATHS, run_chunked
 from evolution.model_card import model_card
 from evolution.modelio import ModelFolder, check_compatible
 from evolution.plan import MergePlan, PlanError
+from evolution.registry import get_method
 from evolution.shard_writer import DEFAULT_SHARD_SIZE, OutTensor, ShardWriter
-from evolution.tensor_plan import TensorJob, load_job_inputs, output_alias, plan_tensor_jobs, run_job
+from evolution.tensor_plan import (
+    TensorJob,
+    TensorRef,
+    check_finite,
+    load_job_inputs,
+    output_alias,
+    plan_tensor_jobs,
+    run_job,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -197,10 +209,64 @@ def merge_to_disk(
     return MergeResult(out_path, len(jobs), written, time.perf_counter() - start)
 
 
+def _checks_output(job: TensorJob, device: str) -> bool:
+    """Whether NaN/inf in the job's inputs is caught on its result instead (see _check_result).
+
+    Why: for linear and task arithmetic (sums of inputs times finite numbers) any NaN or inf
+    in an input makes the result non-finite, so scanning the result (one tensor) replaces
+    scanning every input; only a non-finite result has its inputs checked, to name the one.
+    Not when the job reads a base it does not use (linear with a base model).
+    """
+    if device != "cpu" or job.method not in FAST_PATHS:
+        return False
+    return job.base is None or job.base in job.sources or get_method(job.method).needs_base
+
+
 def _load(
     job: TensorJob, folders: Mapping[str, ModelFolder], device: str, dtype: torch.dtype
 ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
-    return load_job_inputs(job, folders, device, dtype, check=True)
+    """A job's inputs as mapped views, pages mapped in, checked for NaN/inf (or their result)."""
+    check = not _checks_output(job, device)
+    if not check:
+        for ref in job.refs():
+            folders[ref.model].prefetch(ref.name)
+    return load_job_inputs(job, folders, device, dtype, check=check, copy=False)
+
+
+def _check_result(out: torch.Tensor, inputs: Mapping[TensorRef, torch.Tensor]) -> None:
+    """A non-finite result: raise naming the input with NaN/inf (a mere overflow passes)."""
+    import torch
+
+    if bool(torch.isfinite(out.sum())) or bool(torch.isfinite(out).all()):
+        return
+    for ref, t in inputs.items():
+        check_finite(t, ref.model, ref.name)
+
+
+def _release(job: TensorJob | None, folders: Mapping[str, ModelFolder]) -> None:
+    """Give back the mapped pages of a job's inputs (they stay in the page cache)."""
+    if job is not None:
+        for ref in job.refs():
+            folders[ref.model].release(ref.name)
+
+
+def _merge(
+    job: TensorJob, tensors: list[torch.Tensor], base: torch.Tensor | None, device: str
+) -> torch.Tensor:
+    """One job's result: element-wise methods chunk by chunk, the rest through run_job."""
+    out = run_chunked(job, tensors, base)
+    if out is None:
+        return run_job(job, tensors, base, check=_checks_output(job, device))
+    if _checks_output(job, device):
+        refs = [*job.sources, *([job.base] if job.base is not None else [])]
+        _check_result(out, dict(zip(refs, [*tensors, base], strict=False)))
+    return out
+
+
+def _shares_memory(out: torch.Tensor, inputs: list[torch.Tensor]) -> bool:
+    """Whether `out` is (a view of) one of the inputs, as a passthrough result is."""
+    ptr = out.untyped_storage().data_ptr()
+    return any(t.untyped_storage().data_ptr() == ptr for t in inputs)
 
 
 def _run_jobs(
@@ -212,7 +278,11 @@ def _run_jobs(
     write_dtype: torch.dtype,
     progress: bool,
 ) -> None:
-    """Read ahead one job, merge the current one, write the previous result: three stages overlap."""
+    """Read ahead one job, merge the current one, write the previous result: three stages overlap.
+
+    A job's mapped inputs are released once its result exists, or, when the result is one of
+    them (passthrough), once that result has been written.
+    """
     bar = _progress(len(jobs), progress)
     task = bar.add_task("", total=len(jobs)) if bar is not None else None
     with (
@@ -220,6 +290,7 @@ def _run_jobs(
         ThreadPoolExecutor(1, thread_name_prefix="write") as wr,
     ):
         pending_write: Future[None] | None = None
+        held: TensorJob | None = None  # the job whose inputs the pending write still reads
         nxt: Future[Any] | None = reader.submit(_load, jobs[0], folders, device, dtype) if jobs else None
         try:
             if bar is not None:
@@ -228,18 +299,24 @@ def _run_jobs(
                 assert nxt is not None
                 tensors, base = nxt.result()
                 nxt = reader.submit(_load, jobs[i + 1], folders, device, dtype) if i + 1 < len(jobs) else None
-                out = run_job(job, tensors, base, check=False)
+                out = _merge(job, tensors, base, device)
                 if out.dtype != write_dtype:
                     out = out.to(write_dtype)
+                passthrough = _shares_memory(out, [*tensors, *([base] if base is not None else [])])
                 del tensors, base
+                if not passthrough:
+                    _release(job, folders)
                 if pending_write is not None:
                     pending_write.result()
+                    _release(held, folders)
                 pending_write = wr.submit(writer.write, job.out_name, out)
+                held = job if passthrough else None
                 del out
                 if bar is not None and task is not None:
                     bar.update(task, advance=1, description=job.out_name)
             if pending_write is not None:
                 pending_write.result()
+                _release(held, folders)
         except BaseException:
             for fut in (nxt, pending_write):
                 if fut is not None and not fut.cancel():

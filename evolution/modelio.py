@@ -1,16 +1,21 @@
 """Reading Hugging Face model folders lazily, and checking that models can be merged.
 
 Shapes and dtypes come from the safetensors headers (a few KB per file), so plans can be
-checked for every model before one tensor byte is read. Tensors are read one at a time.
+checked for every model before one tensor byte is read. Tensors are read one at a time:
+`read` copies into fresh memory; `view` maps the file's bytes without copying (for a merge
+that reads each tensor once) and `release` gives their pages back.
 """
 
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import re
 import struct
+import sys
 import threading
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -97,6 +102,7 @@ class ModelFolder:
                 f"model folder {self.path}: config.json is not JSON ({e.msg}, line {e.lineno})"
             ) from None
         self._handles: dict[str, int] = {}
+        self._maps: dict[str, mmap.mmap] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -142,14 +148,19 @@ class ModelFolder:
     def dtype(self, name: str) -> str:
         return self.info(name).dtype
 
-    def read(self, name: str, device: str = "cpu", dtype: torch.dtype | None = None) -> torch.Tensor:
+    def read(
+        self, name: str, device: str = "cpu", dtype: torch.dtype | None = None, *, copy: bool = True
+    ) -> torch.Tensor:
         """One tensor, read now with one pread into fresh memory (no mmap pages held).
 
         Converted to `dtype` only when it differs; thread-safe, so a reader thread can
-        prefetch while another merges.
+        prefetch while another merges. `copy=False` returns `view(name, device, dtype)`
+        instead: no copy, but read-only, and its pages are held until `release(name)`.
         """
         import torch
 
+        if not copy:
+            return self.view(name, device, dtype)
         info = self.info(name)
         with self._lock:
             fd = self._handles.get(info.file)
@@ -167,10 +178,84 @@ class ModelFolder:
             t = t.to(device)
         return t
 
+    def view(self, name: str, device: str = "cpu", dtype: torch.dtype | None = None) -> torch.Tensor:
+        """One tensor without a copy: the file's bytes mapped into memory (mmap).
+
+        Why: a disk merge reads each source tensor once; copying it first cost as much as the
+        merge itself, while a mapping reads the page cache in place (as mergekit does). The
+        view is read-only (writing into it crashes the process). Its pages count as this
+        process's memory until `release(name)`. A `dtype` or `device` other than the file's
+        gives a converted copy.
+        """
+        import torch
+
+        info = self.info(name)
+        torch_dtype = getattr(torch, info.dtype)
+        if info.nbytes == 0:
+            t = torch.empty(info.shape, dtype=torch_dtype)
+        else:
+            mm = self._map(info.file)
+            if info.offset + info.nbytes > len(mm):
+                raise PlanError(
+                    f"model folder {self.path}: tensor {name} is truncated in {Path(info.file).name}"
+                )
+            count = info.nbytes // torch_dtype.itemsize
+            with warnings.catch_warnings():  # torch warns once that the buffer is read-only
+                warnings.filterwarnings("ignore", message="The given buffer is not writable")
+                t = torch.frombuffer(mm, dtype=torch_dtype, count=count, offset=info.offset)
+            t = t.view(info.shape)
+        if dtype is not None and t.dtype != dtype:
+            t = t.to(dtype)
+        if device != "cpu":
+            t = t.to(device)
+        return t
+
+    def _map(self, file: str) -> mmap.mmap:
+        """The whole file mapped once, read-only, sharing the page cache's pages."""
+        with self._lock:
+            mm = self._maps.get(file)
+            if mm is None:
+                with open(file, "rb") as f:
+                    mm = self._maps[file] = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        return mm
+
+    def release(self, name: str) -> None:
+        """Drop the pages of a viewed tensor from this process; they stay in the page cache.
+
+        Why: mapped pages count as memory until unmapped, so a streaming merge releases each
+        job's inputs once they are no longer needed, keeping its peak bounded. Views stay
+        usable (touching them maps the file's bytes again). A no-op when nothing is mapped.
+        """
+        info = self.info(name)
+        mm = self._maps.get(info.file)
+        if mm is None or info.nbytes == 0 or not hasattr(mmap, "MADV_DONTNEED"):
+            return
+        start = info.offset - info.offset % mmap.PAGESIZE  # madvise wants a page-aligned start
+        mm.madvise(mmap.MADV_DONTNEED, start, info.offset + info.nbytes - start)
+
+    def prefetch(self, name: str) -> None:
+        """Map a tensor's pages in now (Linux >= 5.14), e.g. in a reader thread ahead of use.
+
+        Why: touching a fresh view page by page costs a fault per few pages in the thread
+        that merges; one madvise call maps them all. Best effort: a no-op where unsupported.
+        """
+        info = self.info(name)
+        if info.nbytes == 0 or not sys.platform.startswith("linux"):
+            return
+        mm = self._map(info.file)
+        start = info.offset - info.offset % mmap.PAGESIZE
+        try:
+            mm.madvise(getattr(mmap, "MADV_POPULATE_READ", 22), start, info.offset + info.nbytes - start)
+        except (OSError, ValueError):  # older kernel: the pages fault in on first use instead
+            pass
+
     def close(self) -> None:
         for fd in self._handles.values():
             os.close(fd)
         self._handles.clear()
+        # Never mm.close(): views do not pin the mapping against it (reading one afterwards
+        # would crash). Each view holds a reference instead; the last one gone unmaps it.
+        self._maps.clear()
 
     def __del__(self) -> None:
         try:

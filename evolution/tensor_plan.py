@@ -264,15 +264,17 @@ def load_job_inputs(
     dtype: torch.dtype | None = None,
     *,
     check: bool = False,
+    copy: bool = True,
 ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
     """Read a job's source tensors and base once each (a repeated ref is read once).
 
     With `check`, NaN/inf is caught here (e.g. in a reader thread, overlapping the merge)
-    so that `run_job(..., check=False)` need not scan the inputs again.
+    so that `run_job(..., check=False)` need not scan the inputs again. `copy=False` gives
+    read-only mapped views (`ModelFolder.view`): the caller releases them when done.
     """
     cache: dict[TensorRef, torch.Tensor] = {}
     for ref in job.refs():
-        t = folders[ref.model].read(ref.name, device=device, dtype=dtype)
+        t = folders[ref.model].read(ref.name, device=device, dtype=dtype, copy=copy)
         if check:
             check_finite(t, ref.model, ref.name)
         cache[ref] = t

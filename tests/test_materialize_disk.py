@@ -211,3 +211,20 @@ def test_peak_memory_does_not_grow_with_model_depth(tmp_path: Path) -> None:
     shallow, deep = json.loads(out.stdout)  # MB of peak growth during each merge
     sources_mb = 3 * 12 * 4.2  # three 12-layer models of ~4.2 MB per layer
     assert deep < shallow + 0.2 * sources_mb, (shallow, deep)
+
+
+@pytest.mark.parametrize("method", ["linear", "task_arithmetic", "ties"])
+@pytest.mark.parametrize("poisoned", ["base", "e2"])
+def test_inf_in_any_input_is_named(
+    tmp_path: Path, family: dict[str, Path], method: str, poisoned: str
+) -> None:
+    """Linear and task arithmetic check their result instead of their inputs: an inf in a
+    source, or in a base the method does not even use, must still be named."""
+    models = {m: tmp_path / m for m in ("base", "e1", "e2")}
+    for m, path in models.items():
+        shutil.copytree(family[m], path)
+    poison_tensor(models[poisoned], "model.layers.2.self_attn.o_proj.weight", float("inf"))
+    plan = parse_plan(uniform_plan(["e1", "e2"], method, 4, base="base"))
+    with pytest.raises(PlanError, match=rf"model {poisoned}: tensor model\.layers\.2\.self_attn\.o_proj"):
+        merge_to_disk(plan, _folders(models), tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()

@@ -11,12 +11,12 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from evolution import materialize_memory
+from evolution import fast_paths
 from evolution.materialize_disk import merge_to_disk
-from evolution.materialize_memory import ResidentMerger, kth_smallest_abs
+from evolution.materialize_memory import ResidentMerger
 from evolution.modelio import ModelFolder
 from evolution.plan import MergePlan, PlanError, parse_plan
-from evolution.tensor_plan import TensorJob, TensorRef, plan_tensor_jobs, run_job
+from evolution.tensor_plan import plan_tensor_jobs, run_job
 
 MODELS = ["base", "e1", "e2"]
 
@@ -153,7 +153,7 @@ def test_materialize_equals_disk_merge(
 def test_fast_paths_equal_run_job_bitwise(
     merger: ResidentMerger, chunk: int, monkeypatch: pytest.MonkeyPatch
 ):
-    monkeypatch.setattr(materialize_memory, "_CHUNK", chunk)  # small chunks: boundaries inside tensors
+    monkeypatch.setattr(fast_paths, "_CHUNK", chunk)  # small chunks: boundaries inside tensors
     for plan in (
         PLANS["linear"](),
         PLANS["linear_raw"](),
@@ -269,53 +269,6 @@ def test_plan_with_unknown_model_is_a_clear_error(family: dict[str, Path]):
     merger = ResidentMerger.from_paths({"base": family["base"], "e1": family["e1"]}, "base", device="cpu")
     with pytest.raises(Exception, match="e2"):
         merger.materialize(PLANS["linear"]())
-
-
-@pytest.mark.parametrize("chunk", [1 << 17, 64])
-def test_ties_fast_path_breaks_ties_at_the_cut_like_run_job(chunk: int, monkeypatch: pytest.MonkeyPatch):
-    """Quantized task vectors put equal magnitudes across the cut: the registry then picks by
-    mergekit's sort order, and so must the fast path (thresholds alone would keep them all)."""
-    monkeypatch.setattr(materialize_memory, "_CHUNK", chunk)
-    gen = torch.Generator().manual_seed(1)
-    n = 4000
-    base = torch.randn(n, generator=gen)
-    tvs = [torch.randint(-6, 7, (n,), generator=gen).float() / 64 for _ in range(3)]
-    tensors = [base + tv for tv in tvs]
-    refs = tuple(TensorRef(f"e{i}", "w") for i in range(3))
-    path = materialize_memory.TiesPath()
-    for normalize, densities in ((True, (0.5, 0.3, 0.77)), (False, (0.31, 1.0, 0.5))):
-        job = TensorJob(
-            out_name="w",
-            group="layers[0]",
-            method="ties",
-            sources=refs,
-            base=TensorRef("base", "w"),
-            params={"normalize": normalize, "rescale": False, "lambda": 0.9},
-            model_params=tuple(
-                {"weight": w, "density": d} for w, d in zip((0.7, -0.4, 1.1), densities, strict=True)
-            ),
-            residual_scale=1.0,
-            seed=0,
-            shape=(n,),
-        )
-        deltas = [t - base for t in tensors]
-        want = run_job(job, tensors, base, task_vectors=deltas)
-        got = torch.full_like(want, float("nan"))
-        for _ in range(2):  # the second time from cached cuts and orders
-            assert path(job, tensors, base, deltas, got)
-            assert torch.equal(got, want)
-    assert path.ranks, "this data should have ties straddling the cut"
-
-
-def test_kth_smallest_abs_equals_kthvalue():
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(50_000, generator=gen) * 0.01
-    x[:1000] = 0.003  # many equal magnitudes, some at the threshold
-    x[1000:1500] = -0.003
-    x[2000:2100] = 0.0
-    a = x.abs()
-    for k in (1, 2, 99, 1200, 25_000, 49_999, 50_000):
-        assert kth_smallest_abs(x, k) == torch.kthvalue(a, k).values.item(), k
 
 
 def test_layer_types_follow_the_stack(tmp_path: Path):

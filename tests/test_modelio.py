@@ -158,3 +158,36 @@ def test_hub_ids_go_through_snapshot_download(
         PlanError, match=r"^model org/x: not a local folder, and fetching it from the hub failed: We"
     ):
         open_model("org/x")
+
+
+def test_view_equals_read_without_copying(tmp_path: Path, family: dict[str, Path]) -> None:
+    folder = ModelFolder(family["e1"])
+    for name in folder.tensor_names():
+        view, copy = folder.view(name), folder.read(name)
+        assert view.dtype == copy.dtype and torch.equal(view, copy)
+        folder.release(name)  # pages given back; the view still reads the file's values
+        assert torch.equal(view, copy)
+        assert torch.equal(folder.read(name, copy=False), copy)
+    half = folder.view("model.norm.weight", dtype=torch.bfloat16)
+    assert torch.equal(half, folder.read("model.norm.weight", dtype=torch.bfloat16))
+    folder.close()  # views still alive: their mapping outlives the folder's handle
+    assert torch.equal(view, copy)
+
+
+def test_view_of_empty_and_truncated_tensors(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    folder_path = tmp_path / "m"
+    folder_path.mkdir()
+    (folder_path / "config.json").write_text("{}")
+    save_file(
+        {"empty": torch.zeros(0, 3), "w": torch.arange(6.0).reshape(2, 3)}, folder_path / "model.safetensors"
+    )
+    folder = ModelFolder(folder_path)
+    assert folder.view("empty").shape == (0, 3)
+    folder.release("empty")
+    assert torch.equal(folder.view("w"), torch.arange(6.0).reshape(2, 3))
+    data = (folder_path / "model.safetensors").read_bytes()
+    (folder_path / "model.safetensors").write_bytes(data[:-8])
+    with pytest.raises(PlanError, match="truncated"):
+        ModelFolder(folder_path).view("w")
