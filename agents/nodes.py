@@ -15,6 +15,7 @@ import numpy as np
 from agents.bandit import ProposerBandit, weighted_choice
 from agents.context import SessionContext
 from agents.state import Current, SessionState
+from agents.steering_gate import steering_violation
 from agents.tunables import bake_tunables
 
 NO_LLM_OPERATORS = ("seed", "cmaes", "random", "cmaes_ps", "m2n2", "migrate")
@@ -189,26 +190,45 @@ def make_reflect(ctx: SessionContext):  # noqa: ANN201
 
 
 def make_novelty(ctx: SessionContext):  # noqa: ANN201
-    """Same plan hash as an evaluated candidate: a duplicate, never evaluated again."""
+    """Same plan hash as an evaluated candidate: a duplicate, never evaluated again.
+
+    A duplicate, a plan that breaks the steering in force, or a near-duplicate goes back to the
+    proposer first (at most `novelty_retries` times).
+    """
 
     def novelty(state: SessionState) -> dict[str, Any]:
         cur = dict(state["current"] or {})
         seen = state.get("hashes", {}).get(cur.get("plan_hash") or "")
         retries = cur.get("novelty_retries", 0)
         can_retry = bool(cur.get("proposer")) and retries < ctx.cfg.strategy.novelty_retries
-        if seen is not None and cur.get("operator") not in NO_DEDUP_OPERATORS and can_retry:
-            cur.update(error=f"novelty check: the plan is identical to {seen}'s; propose a different change")
-            cur.update(novelty_retries=retries + 1, next="propose")
+
+        def back_to_proposer(error: str) -> dict[str, Any]:
+            # The stale plan must go, or propose would take it for a resumed proposal and skip the LLM.
+            cur.update(
+                error=error, next="propose", novelty_retries=retries + 1, plan_json=None, plan_hash=None
+            )
             return {"current": cur}
+
+        if seen is not None and cur.get("operator") not in NO_DEDUP_OPERATORS and can_retry:
+            return back_to_proposer(
+                f"novelty check: the plan is identical to {seen}'s; propose a different change"
+            )
         if seen is not None and cur.get("operator") not in NO_DEDUP_OPERATORS:
             cur.update(
                 status="duplicate", error=f"same merge plan as {seen} (not evaluated again)", next="record"
             )
             return {"current": cur}
+        broken = steering_violation(ctx, cur)  # type: ignore[arg-type]
+        if broken and can_retry:
+            return back_to_proposer(
+                f"steering check: the plan does not follow the user's steering ({broken})"
+            )
+        if broken:
+            note = f"steering not followed after {retries} retries: {broken}"
+            cur["steering_ignored"] = "; ".join(x for x in (cur.get("steering_ignored"), note) if x)
         reason = ctx.hooks.novelty(ctx, cur)  # type: ignore[arg-type]
         if reason and can_retry:
-            cur.update(error=f"novelty check: {reason}", next="propose", novelty_retries=retries + 1)
-            return {"current": cur}
+            return back_to_proposer(f"novelty check: {reason}")
         cur["next"] = "evaluate"
         return {"current": cur}
 

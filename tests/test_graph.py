@@ -84,7 +84,9 @@ def test_mock_llm_replies_drive_repair_and_failures(tmp_path: Path) -> None:
         litellm.RateLimitError,  # c0003: provider error after 2 attempts -> failed
         litellm.Timeout,
         litellm.Timeout,  # c0004: timeout -> failed
-        GOOD,  # c0005: the same plan as c0001 -> duplicate, not evaluated
+        GOOD,  # c0005: the same plan as c0001 -> back to the proposer (novelty retry 1)
+        GOOD,  # c0005: still the same -> novelty retry 2
+        GOOD,  # c0005: still the same -> recorded as a duplicate, not evaluated
         GOOD.replace("0.7", "0.5"),  # c0006: ok
     ]
     scripted = Scripted(script)
@@ -109,6 +111,7 @@ def test_mock_llm_replies_drive_repair_and_failures(tmp_path: Path) -> None:
     assert cands["c0006"].status == "ok" and result.state["evaluations"] == 4
     repairs = [p for p in scripted.prompts if p.startswith("## Repair")]
     assert "no_code" in repairs[0] and "nope" in repairs[1]  # the structured sandbox error is fed back
+    assert sum("novelty check" in p and "c0001" in p for p in repairs) == 2  # retries reach the LLM
     assert all("## Source models" not in p for p in scripted.prompts)  # the system prompt is separate
     assert result.state["prompt_tokens"] > 0
     reflected = [c for c in cands.values() if "Reflection on" in c.reflection]

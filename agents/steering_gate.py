@@ -1,0 +1,33 @@
+"""Steering outranks the proposer: a plan that breaks the steering in force goes back to it.
+
+The check runs on the plan, not on the reply, so it holds for every proposer alike (an LLM that
+misread the message, or the offline proposer whose random edit lowered a hinted weight).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.context import SessionContext
+from agents.state import Current
+
+
+def steering_violation(ctx: SessionContext, cur: Current) -> str | None:
+    """What the candidate's plan fails to follow of the steering in force, or None."""
+    texts = list(cur.get("steering_text") or [])
+    if not texts or not cur.get("plan_json") or not cur.get("proposer"):
+        return None  # seeds, CMA-ES polish and genome strategies do not read steering
+    from evolution.steering_parse import parse_directives
+    from memory.compliance import check_compliance
+
+    aliases = dict(ctx.cfg.models)
+    tasks = list(ctx.info.get("tasks", []))
+    n = ctx.info.get("num_layers")
+    directives = None
+    for text in texts:
+        d = parse_directives(text, aliases, tasks, num_layers=n)
+        directives = d if directives is None else directives.merged(d)
+    parents = [ctx.population[p] for p in cur.get("parents", []) if p in ctx.population]
+    parent_plan: Any = parents[0].plan_json if parents else None
+    verdict = check_compliance(directives, cur.get("plan_json"), parent_plan)  # type: ignore[arg-type]
+    return None if verdict.ok else "; ".join(verdict.violated)
