@@ -25,9 +25,9 @@ def test_help_imports_no_heavy_packages() -> None:
 
 
 def test_every_command_module_registers() -> None:
-    from evolution import cli
-
     import typer.main
+
+    from evolution import cli
 
     cli._register_all()
     names = set(typer.main.get_command(cli.app).commands)  # type: ignore[attr-defined]

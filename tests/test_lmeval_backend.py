@@ -11,9 +11,8 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
-from transformers import LlamaConfig, LlamaForCausalLM
+from helpers_bigram import bigram_model
 
 from evolution.baselines import uniform_plan
 from evolution.lmeval_backend import (
@@ -26,37 +25,12 @@ from evolution.lmeval_backend import (
 from evolution.materialize_memory import ResidentMerger
 from evolution.scoring import score_model
 from evolution.tasks import load_suite
-from evolution.zoo.tokenizer import BOS, EOS, PAD, VOCAB, build_tokenizer
+from evolution.zoo.tokenizer import EOS, build_tokenizer
 
 
 def save_bigram(folder: Path, successor: dict[str, str]) -> Path:
-    """A Llama whose greedy next token depends only on the current one (others go to 'x')."""
-    n = len(VOCAB)
-    cfg = LlamaConfig(
-        vocab_size=n,
-        hidden_size=n + 3,
-        intermediate_size=8,
-        num_hidden_layers=1,
-        num_attention_heads=1,
-        num_key_value_heads=1,
-        max_position_embeddings=64,
-        tie_word_embeddings=False,
-        bos_token_id=VOCAB[BOS],
-        eos_token_id=VOCAB[EOS],
-        pad_token_id=VOCAB[PAD],
-    )
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(cfg).eval()
-    with torch.no_grad():
-        model.model.embed_tokens.weight.zero_()
-        model.model.embed_tokens.weight[:, :n] = torch.eye(n)
-        for layer in model.model.layers:
-            layer.self_attn.o_proj.weight.zero_()
-            layer.mlp.down_proj.weight.zero_()
-        model.lm_head.weight.zero_()
-        for tok, i in VOCAB.items():
-            model.lm_head.weight[VOCAB[successor.get(tok, "x")], i] = 10.0
-    model.save_pretrained(folder)
+    """A bigram Llama (see helpers_bigram) saved as an HF folder with the zoo's tokenizer."""
+    bigram_model(successor).save_pretrained(folder)
     build_tokenizer().save_pretrained(folder)
     return folder
 
