@@ -95,14 +95,44 @@ def _ask_inner(inner: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any]]
     return values, {**inner, "optimizer": opt.to_json()}
 
 
+def _steering_in_force(ctx: SessionContext) -> tuple[list[str], Any]:
+    """(ids, combined directives) of every steering message so far; ([], None) when there is none."""
+    from evolution.steering import directives_for, read_messages
+
+    msgs = read_messages(ctx.folder.root)
+    if not msgs:
+        return [], None
+    d = directives_for(
+        msgs, dict(ctx.cfg.models), list(ctx.info.get("tasks", [])), None, ctx.info.get("num_layers")
+    )
+    return [m.id for m in msgs], d
+
+
+def _breaks_bans(c: Any, directives: Any) -> bool:
+    """The candidate's plan uses an avoided method or an excluded model (what no edit may keep)."""
+    from evolution.steering_parse import Directives
+    from memory.compliance import check_compliance
+
+    bans = Directives(avoid_methods=directives.avoid_methods, exclude_models=directives.exclude_models)
+    return bool(bans.avoid_methods or bans.exclude_models) and not check_compliance(bans, c.plan_json).ok
+
+
 def _pick_parents(
-    ctx: SessionContext, index: int, rng: random.Random, nrng: np.random.Generator
+    ctx: SessionContext, index: int, rng: random.Random, nrng: np.random.Generator, directives: Any = None
 ) -> list[Any]:
-    """One parent from the candidate's island (rank-weighted), and a mate with `crossover_rate`."""
+    """One parent from the candidate's island (rank-weighted), and a mate with `crossover_rate`.
+
+    Under steering that avoids a method or excludes a model, parents whose plan already complies
+    are preferred: a proposer can only sometimes switch such a recipe away (slerp has no
+    same-parameter sibling), and every miss costs a retry.
+    """
     from evolution.strategies.selection import select_mate, select_parents
 
     strat = ctx.cfg.strategy
     pop = list(ctx.population.values())
+    if directives is not None:
+        allowed = [c for c in pop if not _breaks_bans(c, directives)]
+        pop = allowed if any(c.dev_mean is not None for c in allowed) else pop
     kw = {"sharpness": strat.selection_sharpness} if strat.parent_sampling == "weighted" else {}
     parents = select_parents(pop, nrng, 1, island=index % strat.islands, method=strat.parent_sampling, **kw)
     if not parents:
@@ -129,6 +159,10 @@ def make_select(ctx: SessionContext):  # noqa: ANN201 - a LangGraph node
         update: dict[str, Any] = {}
         seeds = list(state.get("seeds", []))
         inner = state.get("inner")
+        steer_ids, directives = _steering_in_force(ctx) if not seeds else ([], None)
+        polished = ctx.population.get(inner["recipe_id"]) if inner else None
+        if inner and steer_ids and (polished is None or not set(steer_ids) <= set(polished.steering)):
+            inner = update["inner"] = None  # a message ends the polish of a recipe it did not shape
         if seeds:
             cur.update(operator="seed", recipe=seeds[0], island=index % strat.islands)
             update["seeds"] = seeds[1:]
@@ -147,7 +181,7 @@ def make_select(ctx: SessionContext):  # noqa: ANN201 - a LangGraph node
             cur.update(cur_update)  # type: ignore[typeddict-item]
             update.update(state_update)
         elif not cur["operator"]:
-            picked = _pick_parents(ctx, index, rng, nrng)
+            picked = _pick_parents(ctx, index, rng, nrng, directives)
             if not picked:
                 return {
                     "stop_reason": "no scored candidate to evolve from (every seed failed)",
@@ -171,6 +205,9 @@ def make_reflect(ctx: SessionContext):  # noqa: ANN201
     def reflect(state: SessionState) -> dict[str, Any]:
         cur = dict(state["current"] or {})
         ids, texts = ctx.hooks.steering(ctx, cur)  # type: ignore[arg-type]
+        if cur.get("operator") == "cmaes" and ids:  # a polish only runs on a recipe the steering shaped
+            cur.update(steering=ids, steering_text=texts)  # the steering gate checks its points too
+            return {"current": cur}
         if cur.get("operator") in NO_LLM_OPERATORS:  # seeds, CMA-ES polish, genome strategies
             if ids:
                 cur["steering_ignored"] = (
@@ -223,6 +260,11 @@ def make_novelty(ctx: SessionContext):  # noqa: ANN201
             return back_to_proposer(
                 f"steering check: the plan does not follow the user's steering ({broken})"
             )
+        if broken and cur.get("operator") == "cmaes":  # the optimizer hears "worst" and asks elsewhere
+            cur.update(
+                status="failed", error=f"steering check: polish point not evaluated ({broken})", next="record"
+            )
+            return {"current": cur}
         if broken:
             note = f"steering not followed after {retries} retries: {broken}"
             cur["steering_ignored"] = "; ".join(x for x in (cur.get("steering_ignored"), note) if x)

@@ -24,14 +24,15 @@ from agents.offline_edits import (
     switch_method,
 )
 from agents.prompts import parse_machine_block
+from agents.steering_edits import Hint, follow_hints, hints_from
 
 NOT_AN_LLM = "Offline proposer (rule-based ast edits, not an LLM)"
 STYLES = {"mutator": (1.0, 1, 2), "explorer": (2.0, 2, 3), "polisher": (0.5, 1, 1)}
 
 
-def directives(texts: list[str], info: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """Steering texts → EditContext fields (via evolution.steering_parse); and what was not understood."""
-    from evolution.steering_parse import layer_range, parse_directives
+def directives(texts: list[str], info: dict[str, Any]) -> tuple[dict[str, Any], list[str], list[Hint]]:
+    """Steering texts → EditContext fields, weight hints, and what was not understood."""
+    from evolution.steering_parse import parse_directives
 
     n = int(info.get("num_layers", 1))
     fields: dict[str, Any] = {
@@ -41,31 +42,29 @@ def directives(texts: list[str], info: dict[str, Any]) -> tuple[dict[str, Any], 
         "exclude_models": set(),
     }
     ignored: list[str] = []
+    merged = None
     for text in texts:
         d = parse_directives(text, info.get("aliases", []), info.get("tasks", []), info.get("methods"), n)
-        fields["avoid_methods"] = (fields["avoid_methods"] - d.prefer_methods) | d.avoid_methods
-        fields["prefer_methods"] = (fields["prefer_methods"] - d.avoid_methods) | d.prefer_methods
-        fields["exclude_models"] |= d.exclude_models
-        fields["favour_models"] += sorted(d.favour_models)
-        focus = d.layer_focus
-        for h in d.weight_hints:
-            if h.direction == "more":
-                fields["favour_models"].append(h.alias)
-                focus = layer_range(h.layers, n)
-            else:
-                ignored.append(f"less weight for {h.alias}")
-        if focus:
-            fields["focus"] = (focus[0] / n, (focus[1] + 1) / n)
-        if d.explore:
-            fields["scale"] = 2.0 if d.explore == "more" else 0.5
+        merged = d if merged is None else merged.merged(d)
         if d.unparsed:
             ignored.append(d.unparsed)
-    return fields, ignored
+    if merged is None:
+        return fields, ignored, []
+    fields["avoid_methods"] = set(merged.avoid_methods)
+    fields["prefer_methods"] = set(merged.prefer_methods)
+    fields["exclude_models"] = set(merged.exclude_models)
+    fields["favour_models"] = sorted(merged.favour_models)
+    if merged.layer_focus:
+        fields["focus"] = (merged.layer_focus[0] / n, (merged.layer_focus[1] + 1) / n)
+    if merged.explore:
+        fields["scale"] = 2.0 if merged.explore == "more" else 0.5
+    experts = list(info.get("experts", []))
+    return fields, ignored, hints_from(merged.weight_hints, experts, n)
 
 
-def _context(block: dict[str, Any], style: str) -> tuple[EditContext, list[str]]:
+def _context(block: dict[str, Any], style: str) -> tuple[EditContext, list[str], list[Hint]]:
     info = block.get("context", {})
-    fields, ignored = directives(list(block.get("directives", [])), info)
+    fields, ignored, hints = directives(list(block.get("directives", [])), info)
     fields.setdefault("scale", STYLES.get(style, STYLES["mutator"])[0])
     ctx = EditContext(
         compatible={k: list(v) for k, v in info.get("compatible", {}).items()},
@@ -73,7 +72,7 @@ def _context(block: dict[str, Any], style: str) -> tuple[EditContext, list[str]]
         num_layers=int(info.get("num_layers", 1)),
         **fields,
     )
-    return ctx, ignored
+    return ctx, ignored, hints
 
 
 def _uses_avoided(source: str, ctx: EditContext) -> bool:
@@ -90,7 +89,7 @@ def propose(block: dict[str, Any], style: str) -> str:
     rng = random.Random(key)
     if op == "reflect":
         return reflect(block)
-    ctx, ignored = _context(block, style)
+    ctx, ignored, hints = _context(block, style)
     parents = block.get("parents", [])
     if not parents:
         return f"{NOT_AN_LLM}: no parent recipe in the prompt, so there is nothing to edit."
@@ -124,13 +123,19 @@ def propose(block: dict[str, Any], style: str) -> str:
         if forced is not None:
             code = replace_literals(code, forced[0], lits)
             notes.append(forced[1] + " (steering: avoid)")
+    if hints:  # after the operator's edits, from the parent's values: the hint wins where they clash
+        code, hinted, missed = follow_hints(
+            code, parents[0]["recipe"], hints, ctx.experts, ctx.num_layers, rng, parents[0].get("tunables")
+        )
+        notes += [f"{n} (steering)" for n in hinted]
+        ignored += [f"{m}: no literal of this recipe sets it" for m in missed]
     lines = [f"{NOT_AN_LLM}: {what}.", "Edits:"] + [f"- {n}" for n in notes]
     if op == "repair" and block.get("error"):
         lines.append(
             f"The previous attempt failed ({block['error'].splitlines()[0][:160]}); edited the parent again."
         )
     if ignored:
-        lines.append("Steering I could not follow (not a rule I know): " + "; ".join(ignored))
+        lines.append("Steering I could not follow: " + "; ".join(ignored))
     return "\n".join(lines) + f"\n\n```python\n{code.rstrip()}\n```\n"
 
 

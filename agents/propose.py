@@ -45,7 +45,9 @@ def machine_data(ctx: SessionContext, cur: Current, op: str) -> dict[str, Any]:
     parents = []
     for pid in cur.get("parents", []):
         c = ctx.population[pid]
-        parents.append({"id": pid, "recipe": c.recipe, "dev": c.dev.summary() if c.dev else None})
+        parents.append(
+            {"id": pid, "recipe": c.recipe, "dev": c.dev.summary() if c.dev else None, "tunables": c.tunables}
+        )
     return {
         "op": op,
         "candidate": cur["id"],

@@ -15,8 +15,8 @@ from agents.state import Current
 def steering_violation(ctx: SessionContext, cur: Current) -> str | None:
     """What the candidate's plan fails to follow of the steering in force, or None."""
     texts = list(cur.get("steering_text") or [])
-    if not texts or not cur.get("plan_json") or not cur.get("proposer"):
-        return None  # seeds, CMA-ES polish and genome strategies do not read steering
+    if not texts or not cur.get("plan_json") or not (cur.get("proposer") or cur.get("operator") == "cmaes"):
+        return None  # seeds and genome strategies do not read steering
     from evolution.steering_parse import parse_directives
     from memory.compliance import check_compliance
 
@@ -29,5 +29,6 @@ def steering_violation(ctx: SessionContext, cur: Current) -> str | None:
         directives = d if directives is None else directives.merged(d)
     parents = [ctx.population[p] for p in cur.get("parents", []) if p in ctx.population]
     parent_plan: Any = parents[0].plan_json if parents else None
-    verdict = check_compliance(directives, cur.get("plan_json"), parent_plan)  # type: ignore[arg-type]
+    shaped = bool(parents) and bool(set(parents[0].steering) & set(cur.get("steering") or []))
+    verdict = check_compliance(directives, cur.get("plan_json"), parent_plan, shaped)  # type: ignore[arg-type]
     return None if verdict.ok else "; ".join(verdict.violated)

@@ -55,8 +55,15 @@ def _models_used(plan: dict[str, Any]) -> set[str]:
     return {s["model"] for g in _groups(plan) for s in g.get("sources") or []}
 
 
-def check_compliance(directives: Directives, child_plan: Any, parent_plan: Any = None) -> Compliance:
-    """Per directive, whether the child's plan follows it (relative directives need the parent)."""
+def check_compliance(
+    directives: Directives, child_plan: Any, parent_plan: Any = None, parent_shaped: bool = False
+) -> Compliance:
+    """Per directive, whether the child's plan follows it (relative directives need the parent).
+
+    "More weight" means more than before the message: a parent that the same steering already
+    shaped only has to be kept (no move against the hint), or a chain of steered candidates
+    would be asked to push the weight further at every step.
+    """
     out = Compliance()
     child, parent = load_plan(child_plan), load_plan(parent_plan)
     if child is None:
@@ -91,8 +98,10 @@ def check_compliance(directives: Directives, child_plan: Any, parent_plan: Any =
             out.followed.append(f"{alias} share {now:.2f} in {where} (no parent to compare)")
             continue
         before = _mean_share(pshares, alias, a, b)
-        moved = now - before > EPS if direction == "more" else before - now > EPS
-        text = f"{direction} weight for {alias} in {where} ({before:.2f} → {now:.2f})"
+        gain = now - before if direction == "more" else before - now
+        moved = gain > EPS or (parent_shaped and gain >= -EPS)
+        kept = " kept from a steered parent" if moved and gain <= EPS else ""
+        text = f"{direction} weight for {alias} in {where} ({before:.2f} → {now:.2f}{kept})"
         (out.followed if moved else out.violated).append(text)
     if directives.layer_focus and parent is not None and pshares is not None:
         a, b = directives.layer_focus

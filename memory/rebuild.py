@@ -119,7 +119,8 @@ def steering_note(
         if sid in texts:
             d = d.merged(parse_directives(texts[sid], aliases, tasks, num_layers=n))
     parent = by_id.get(c.parents[0]) if c.parents else None
-    comp = check_compliance(d, c.plan_json, parent.plan_json if parent else None)
+    shaped = parent is not None and bool(set(parent.steering) & set(c.steering))
+    comp = check_compliance(d, c.plan_json, parent.plan_json if parent else None, shaped)
     return f"Steering {'+'.join(c.steering)} ({d.describe()}): {comp.describe()}."
 
 

@@ -66,3 +66,33 @@ def test_steering_gate_retries_then_notes_what_was_not_followed(tmp_path: Path) 
     assert "steering not followed after 2 retries" in cands["c0002"].steering_ignored
     assert 'METHOD = "dare_ties"' in cands["c0002"].recipe  # evaluated all the same, and said so
     assert replies.script == []
+
+
+def test_a_message_sent_midway_shapes_and_is_followed_by_the_offline_proposer(tmp_path: Path) -> None:
+    """The issue's own example, on the small zoo: after the message every shaped candidate follows it."""
+    from evolution.cli.memory_cmd import compliance_report
+    from evolution.runfolder import RunFolder
+    from evolution.steering import read_messages
+
+    text = "avoid slerp; give the arithmetic expert more weight in the last layers"
+    sent: list[str] = []
+
+    def steer_after_seeds(c: Any, state: dict[str, Any]) -> None:
+        if not sent and int(state.get("candidates", 0)) >= 4:
+            sent.append(append_message(tmp_path / "runs" / "mid", text).id)
+
+    cfg = tiny_config(
+        tmp_path,
+        "mid",
+        starters=("slerp_gradient", "task_arithmetic_per_layer", "ties", "split_point_merge"),
+        budget={"evaluations": 12},
+        strategy={"islands": 1, "cmaes_inner": 3},
+    )
+    result = run_session(cfg, tmp_path / "runs", on_record=steer_after_seeds)
+    cands = {c.id: c for c in check_lineage(result.run_dir)}
+    shaped = [c for c in cands.values() if c.steering]
+    assert sent and len(shaped) >= 4
+    after = [c for c in cands.values() if c.id > min(s.id for s in shaped) and c.status == "ok"]
+    assert not any('"slerp"' in (c.plan_json or "") for c in after)  # no slerp once the message is in
+    rows = compliance_report(RunFolder(result.run_dir), read_messages(result.run_dir))
+    assert rows and all(r["ok"] for r in rows if r["status"] == "ok"), rows

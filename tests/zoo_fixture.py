@@ -8,6 +8,8 @@ its models are untrained toys (scores near 0), fine for plumbing, not for mergin
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -23,6 +25,7 @@ def small_zoo_info(seed: int = SMALL_ZOO_SEED) -> ZooInfo:
     """Build (once per process and seed) a --small zoo in a temporary folder."""
     if seed not in _CACHE:
         out = Path(tempfile.mkdtemp(prefix=f"evomerge-small-zoo-{seed}-"))
+        atexit.register(shutil.rmtree, out, True)  # one per test process, gone when it exits
         _CACHE[seed] = build_zoo(out, seed=seed, small=True, progress=False)
     return _CACHE[seed]
 

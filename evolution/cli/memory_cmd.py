@@ -88,7 +88,8 @@ def compliance_report(folder: Any, msgs: list[Any]) -> list[dict[str, Any]]:
         in_force = [by_id[s] for s in c.steering if s in by_id]
         d = directives_for(in_force, aliases, tasks, num_layers=n)
         parent = lin.candidate(c.parents[0]) if c.parents and lin.commit_of(c.parents[0]) else None
-        comp = check_compliance(d, c.plan_json, parent.plan_json if parent else None)
+        shaped = parent is not None and bool(set(parent.steering) & set(c.steering))
+        comp = check_compliance(d, c.plan_json, parent.plan_json if parent else None, shaped)
         rows.append(
             {"candidate": cid, "status": c.status, "steering": [m.id for m in in_force], "ok": comp.ok,
              "followed": comp.followed, "violated": comp.violated, "ignored": c.steering_ignored}
