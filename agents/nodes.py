@@ -226,6 +226,39 @@ def make_reflect(ctx: SessionContext):  # noqa: ANN201
     return reflect
 
 
+POLISH_REASKS = 8  # polish points that break the steering, re-asked within one candidate
+
+
+def _reask_polish(
+    ctx: SessionContext, state: SessionState, cur: dict[str, Any], broken: str
+) -> dict[str, Any] | None:
+    """Tell CMA-ES the point is the worst and take its next one, without a candidate in between."""
+    from evolution.strategies.cmaes import TunableOptimizer
+
+    inner, retries = state.get("inner"), int(cur.get("novelty_retries", 0))
+    parent = ctx.population.get((cur.get("parents") or [""])[0])
+    if not inner or parent is None or retries >= POLISH_REASKS:
+        return None
+    try:
+        opt = TunableOptimizer.from_json(inner["optimizer"])
+        opt.tell(cur.get("tunable_values") or {}, None)
+        if opt.done:
+            return None
+        values = {k: float(v) for k, v in opt.ask().items()}
+    except (ValueError, RuntimeError, ArithmeticError):
+        return None
+    cur.update(
+        recipe=bake_tunables(parent.recipe, values),
+        tunable_values=values,
+        plan_json=None,
+        plan_hash=None,
+        novelty_retries=retries + 1,
+        error=f"steering check: polish point re-asked ({broken})",
+        next="propose",
+    )
+    return {"current": cur, "inner": {**inner, "optimizer": opt.to_json()}}
+
+
 def make_novelty(ctx: SessionContext):  # noqa: ANN201
     """Same plan hash as an evaluated candidate: a duplicate, never evaluated again.
 
@@ -261,6 +294,9 @@ def make_novelty(ctx: SessionContext):  # noqa: ANN201
                 f"steering check: the plan does not follow the user's steering ({broken})"
             )
         if broken and cur.get("operator") == "cmaes":  # the optimizer hears "worst" and asks elsewhere
+            reasked = _reask_polish(ctx, state, cur, broken)
+            if reasked is not None:
+                return reasked
             cur.update(
                 status="failed", error=f"steering check: polish point not evaluated ({broken})", next="record"
             )

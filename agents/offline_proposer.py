@@ -32,7 +32,7 @@ STYLES = {"mutator": (1.0, 1, 2), "explorer": (2.0, 2, 3), "polisher": (0.5, 1, 
 
 def directives(texts: list[str], info: dict[str, Any]) -> tuple[dict[str, Any], list[str], list[Hint]]:
     """Steering texts → EditContext fields, weight hints, and what was not understood."""
-    from evolution.steering_parse import parse_directives
+    from evolution.steering_parse import WeightHint, parse_directives
 
     n = int(info.get("num_layers", 1))
     fields: dict[str, Any] = {
@@ -59,7 +59,8 @@ def directives(texts: list[str], info: dict[str, Any]) -> tuple[dict[str, Any], 
     if merged.explore:
         fields["scale"] = 2.0 if merged.explore == "more" else 0.5
     experts = list(info.get("experts", []))
-    return fields, ignored, hints_from(merged.weight_hints, experts, n)
+    favoured = [WeightHint(m, "all", "more") for m in sorted(merged.favour_models)]  # as compliance reads it
+    return fields, ignored, hints_from([*merged.weight_hints, *favoured], experts, n)
 
 
 def _context(block: dict[str, Any], style: str) -> tuple[EditContext, list[str], list[Hint]]:

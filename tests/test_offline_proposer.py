@@ -107,12 +107,14 @@ def test_avoid_directive_moves_away_from_the_method(facts: RecipeFacts) -> None:
 @pytest.mark.parametrize(
     "starter", ["ties", "task_arithmetic_per_layer", "split_point_merge", "layer_expert_path"]
 )
-def test_a_weight_hint_is_followed_whatever_the_operator_did(starter: str, facts: RecipeFacts) -> None:
+@pytest.mark.parametrize("text", ["give e2 more weight in the last layers", "favour e2"])
+def test_a_weight_hint_is_followed_whatever_the_operator_did(
+    starter: str, text: str, facts: RecipeFacts
+) -> None:
     """Random edits may lower the hinted weight; the hint, applied last from the parent, wins."""
     from evolution.steering_parse import parse_directives
     from memory.compliance import check_compliance
 
-    text = "give e2 more weight in the last layers"
     d = parse_directives(text, ["base", "e1", "e2"], ["add", "rev"], num_layers=4)
     parent = example_source(starter)
     parent_plan = run_recipe(parent, facts).plan.canonical_json()
