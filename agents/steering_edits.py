@@ -197,9 +197,28 @@ class _Editor:
                     f"{h.describe()}: {lit.name} ranges {todo} now led by {'it' if h.more else 'others'}"
                 )
                 done = True
-            elif h.more and inside:
+            if h.more and inside and self._parent_led(key, h):  # leading again is no gain: others go down
                 done = self._lower_others() or done
         return done
+
+    def _parent_led(self, key: str, h: Hint) -> bool:
+        """In the parent, the hinted expert already led every range that overlaps the window."""
+        dom = self.parent.get(key)
+        if dom is None or not isinstance(dom.value, list) or not dom.value:
+            return False
+        ranges = next(
+            (
+                lt.value
+                for lt in self.parent.values()
+                if is_ranges(lt.value) and len(lt.value) >= len(dom.value)
+            ),
+            None,
+        )
+        if ranges is None:
+            return False
+        m = len(self.experts)
+        led = [int(v) % m == h.k for v, r in zip(dom.value, ranges, strict=False) if h.covers(r[-2], r[-1])]
+        return bool(led) and all(led)
 
     def _lower_others(self) -> bool:
         """The window is already led by the hinted expert: the others' (OTHER_*) weight goes down."""
