@@ -215,30 +215,30 @@ def time_resident(cfgs: dict[str, Path], device: str, dtype: str, repeats: int) 
     setup = time.perf_counter() - t0
     sync = torch.cuda.synchronize if merger.device.type == "cuda" else (lambda: None)
 
-    def best_of(fn: Callable[[int], object]) -> tuple[float, float]:
-        """(first call, best of the repeats); each call gets its repeat number."""
+    def best_of(fn: Callable[[int], object]) -> tuple[float, float, list[float]]:
+        """(first call, best of the repeats, every repeat); each call gets its repeat number."""
         sync()
         t = time.perf_counter()
         fn(0)
         sync()
         first = time.perf_counter() - t
-        best = float("inf")
+        times = []
         for r in range(1, repeats + 1):
             sync()
             t = time.perf_counter()
             fn(r)
             sync()
-            best = min(best, time.perf_counter() - t)
-        return first, best
+            times.append(time.perf_counter() - t)
+        return first, min(times), times
 
     rows = []
     for method, imp in imports.items():
         # Each repeat nudges the densities, so no cached TIES threshold is reused: what a
         # session that tunes densities pays per candidate.
         variants = [_nudge_densities(imp.plan, r) for r in range(repeats + 1)]
-        first_s, merge_s = best_of(lambda r, variants=variants: merger.materialize(variants[r]))
+        first_s, merge_s, each = best_of(lambda r, variants=variants: merger.materialize(variants[r]))
         timings = dict(merger.last_timings)
-        _, same_s = best_of(lambda r, plan=imp.plan: merger.materialize(plan))  # cached cuts
+        _, same_s, _ = best_of(lambda r, plan=imp.plan: merger.materialize(plan))  # cached cuts
         plan = variants[-1]
         params = dict(merger.model.named_parameters())
         pairs = [
@@ -253,12 +253,13 @@ def time_resident(cfgs: dict[str, Path], device: str, dtype: str, repeats: int) 
                 for dest, src in pairs:
                     dest.copy_(src)
 
-        _, copy_s = best_of(copy_all)
+        _, copy_s, _ = best_of(copy_all)
         rows.append(
             {
                 "method": method,
                 "first_s": first_s,
                 "materialize_s": merge_s,
+                "each_s": each,
                 "same_s": same_s,
                 "copy_s": copy_s,
                 "ratio": merge_s / copy_s,
@@ -414,18 +415,21 @@ def _print_disk_table(rows: list) -> None:
 
 def _print_memory_table(rows: list[dict]) -> None:
     print(
-        "\n| method | device | first s | new densities s | same plan s | copy s | ratio new (same) | GB/s |"
+        "\n| method | device | first s | new densities s (each) | same plan s | copy s "
+        "| ratio new (same) | GB/s |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
+        each = ", ".join(f"{t:.3f}" for t in r["each_s"])
         print(
-            f"| {r['method']} | {r['device']} | {r['first_s']:.3f} | {r['materialize_s']:.3f} | "
+            f"| {r['method']} | {r['device']} | {r['first_s']:.3f} | {r['materialize_s']:.3f} ({each}) | "
             f"{r['same_s']:.3f} | {r['copy_s']:.3f} | {r['ratio']:.2f} ({r['same_s'] / r['copy_s']:.2f}) | "
             f"{r['copy_gbps']:.1f} |"
         )
     print(
         "first: the first materialize (builds task vectors); new densities: best of --repeats with\n"
-        "densities nudged (TIES cuts recomputed); same plan: the first plan again (cached cuts);\n"
+        "densities nudged (TIES cuts recomputed; the first repeat also sorts each task vector's\n"
+        "magnitudes once, see evolution/fast_ties.py); same plan: the first plan again (cached cuts);\n"
         f"copy: copy_ of the {rows[0]['read_gb'] if rows else 0:.2f} GB the plan reads (GB/s: reads+writes);"
         " goal: ratio <= 2"
     )

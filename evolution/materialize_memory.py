@@ -6,9 +6,9 @@ tensor is read once onto the device, task vectors (source - base) are computed o
 `materialize(plan)` writes each merged tensor straight into the resident model's parameter.
 The tensor math is `tensor_plan.run_job`, the same as the disk materializer, so a candidate
 scored in memory has exactly the weights `evomerge merge` would write. Linear, task
-arithmetic and TIES jobs take fast paths (evolution/fast_paths.py) with the same operations
-(bitwise equal results): linear and task arithmetic cost one read of each source and one
-write of the result.
+arithmetic and TIES jobs take fast paths (evolution/fast_paths.py, evolution/fast_ties.py)
+with the same operations (equal results): each costs about one read of each source and one
+write of the result (TIES on CPU through a fused kernel, evolution/native.py).
 """
 
 from __future__ import annotations
@@ -45,7 +45,10 @@ class ResidentMerger:
 
     Source tensors are loaded on first use and kept (`preload=True` loads them all now, so
     every candidate costs the same). Task vectors are cached per (source, base) pair the
-    first time a plan's method needs them.
+    first time a plan's method needs them. TIES keeps each task vector's magnitude order
+    (int32 per element) once densities vary, so new densities cost no sort; at most
+    `ties_cache_bytes` of them (None: half the memory free on the device when the first is
+    built, or env EVOMERGE_TIES_CACHE_BYTES; 0 disables), past which cuts are recomputed.
     """
 
     def __init__(
@@ -58,6 +61,7 @@ class ResidentMerger:
         config_source: str | None = None,
         preload: bool = True,
         cache_task_vectors: bool = True,
+        ties_cache_bytes: int | None = None,
     ) -> None:
         import torch
 
@@ -73,7 +77,7 @@ class ResidentMerger:
         self._sources: dict[TensorRef, torch.Tensor] = {}
         self._task_vectors: dict[tuple[TensorRef, TensorRef], torch.Tensor] = {}
         self.last_timings: dict[str, float] = {}
-        self.fast_paths: dict[str, FastPath] = {**FAST_PATHS, "ties": TiesPath()}
+        self.fast_paths: dict[str, FastPath] = {**FAST_PATHS, "ties": TiesPath(ties_cache_bytes)}
         t0 = time.perf_counter()
         self.model = self._build_model()
         self._layers_path, self._layer_pool = self._find_layers()

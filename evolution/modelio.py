@@ -8,6 +8,7 @@ that reads each tensor once) and `release` gives their pages back.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import mmap
 import os
@@ -103,6 +104,7 @@ class ModelFolder:
             ) from None
         self._handles: dict[str, int] = {}
         self._maps: dict[str, mmap.mmap] = {}
+        self._addrs: dict[str, int] = {}  # each mapping's address, for madvise through ctypes
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -217,7 +219,22 @@ class ModelFolder:
             if mm is None:
                 with open(file, "rb") as f:
                     mm = self._maps[file] = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+                self._addrs[file] = _address(mm)
         return mm
+
+    def _advise(self, name: str, advice: int) -> None:
+        """madvise over a tensor's pages, without holding the GIL (ctypes releases it).
+
+        Why: mmap.madvise holds the GIL for the whole call, so a reader thread populating
+        pages stalled the merging thread. Best effort: errors (old kernels) are ignored.
+        """
+        info = self.info(name)
+        if info.nbytes == 0 or _LIBC is None:
+            return
+        self._map(info.file)
+        start = info.offset - info.offset % mmap.PAGESIZE  # madvise wants a page-aligned start
+        addr = self._addrs[info.file] + start
+        _LIBC.madvise(ctypes.c_void_p(addr), ctypes.c_size_t(info.offset + info.nbytes - start), advice)
 
     def release(self, name: str) -> None:
         """Drop the pages of a viewed tensor from this process; they stay in the page cache.
@@ -226,12 +243,8 @@ class ModelFolder:
         job's inputs once they are no longer needed, keeping its peak bounded. Views stay
         usable (touching them maps the file's bytes again). A no-op when nothing is mapped.
         """
-        info = self.info(name)
-        mm = self._maps.get(info.file)
-        if mm is None or info.nbytes == 0 or not hasattr(mmap, "MADV_DONTNEED"):
-            return
-        start = info.offset - info.offset % mmap.PAGESIZE  # madvise wants a page-aligned start
-        mm.madvise(mmap.MADV_DONTNEED, start, info.offset + info.nbytes - start)
+        if self.info(name).file in self._maps and hasattr(mmap, "MADV_DONTNEED"):
+            self._advise(name, mmap.MADV_DONTNEED)
 
     def prefetch(self, name: str) -> None:
         """Map a tensor's pages in now (Linux >= 5.14), e.g. in a reader thread ahead of use.
@@ -239,15 +252,8 @@ class ModelFolder:
         Why: touching a fresh view page by page costs a fault per few pages in the thread
         that merges; one madvise call maps them all. Best effort: a no-op where unsupported.
         """
-        info = self.info(name)
-        if info.nbytes == 0 or not sys.platform.startswith("linux"):
-            return
-        mm = self._map(info.file)
-        start = info.offset - info.offset % mmap.PAGESIZE
-        try:
-            mm.madvise(getattr(mmap, "MADV_POPULATE_READ", 22), start, info.offset + info.nbytes - start)
-        except (OSError, ValueError):  # older kernel: the pages fault in on first use instead
-            pass
+        if sys.platform.startswith("linux"):  # older kernels refuse: pages fault in on use instead
+            self._advise(name, getattr(mmap, "MADV_POPULATE_READ", 22))
 
     def close(self) -> None:
         for fd in self._handles.values():
@@ -256,6 +262,7 @@ class ModelFolder:
         # Never mm.close(): views do not pin the mapping against it (reading one afterwards
         # would crash). Each view holds a reference instead; the last one gone unmaps it.
         self._maps.clear()
+        self._addrs.clear()
 
     def __del__(self) -> None:
         try:
@@ -314,6 +321,31 @@ class ModelFolder:
             tied_embeddings=self.tied_embeddings(),
             layer_modules=self.layer_suffixes(0),
         )
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+_LIBC = _load_libc()
+
+
+def _address(mm: mmap.mmap) -> int:
+    """Where a (read-only) mapping starts in memory."""
+    import torch
+
+    if len(mm) == 0:
+        return 0
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given buffer is not writable")
+        return torch.frombuffer(mm, dtype=torch.uint8, count=1).data_ptr()
 
 
 def text_config(config: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -71,6 +71,35 @@ def test_shard_writer_streams_valid_safetensors(tmp_path: Path) -> None:
         ShardWriter(tmp_path / "x", decl).write("b", tensors["b"])
 
 
+def test_shard_writer_in_place_across_staging_buffers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tiny staging buffers force many switches with unaligned tails carried over; tensors
+    filled in place (reserve/commit), written whole, and too large for a buffer mix."""
+    from evolution import shard_writer
+
+    monkeypatch.setattr(shard_writer, "MIN_STAGE", 8192)
+    monkeypatch.setattr(shard_writer, "MAX_STAGE", 8192)
+    gen = torch.Generator().manual_seed(0)
+    sizes = [1, 1000, 3, 2047, 5000, 1, 777, 1025, 4096, 9]
+    tensors = {f"t{i}": torch.randn(n, generator=gen) for i, n in enumerate(sizes)}
+    decl = [OutTensor(n, "float32", tuple(t.shape)) for n, t in tensors.items()]
+    w = ShardWriter(tmp_path, decl, shard_size=20_000)
+    for i, (n, t) in enumerate(tensors.items()):
+        dest = w.reserve(n, torch.float32, tuple(t.shape)) if i % 3 else None
+        if dest is None:
+            w.write(n, t)
+        else:
+            dest.copy_(t)
+            w.commit(n)
+    w.close()
+    got = {}
+    for f in sorted(tmp_path.glob("*.safetensors")):
+        got.update(load_file(f))
+    assert len(list(tmp_path.glob("*.safetensors"))) > 1
+    assert all(torch.equal(got[n], t) for n, t in tensors.items())
+
+
 def test_parse_size() -> None:
     assert parse_size("2GB") == 2_000_000_000
     assert parse_size("500MB") == 500_000_000
