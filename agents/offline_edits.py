@@ -355,18 +355,21 @@ def mutate(source: str, ctx: EditContext, rng: random.Random, *, n_edits: int = 
     if any(isinstance(lit.value, str) and lit.value in ctx.avoid_methods for lit in lits.values()):
         order.remove("switch_method")
         order.insert(0, "switch_method")
-    changes: dict[str, Any] = {}
+    # Edits apply one after another on the edited source, so a later edit sees the earlier ones
+    # (split_range must extend DOMINANT as change_expert left it, or the lists fall out of step).
+    code = source
     notes: list[str] = []
     for name in order:
         if len(notes) >= n_edits:
             break
-        result = EDITS[name]({k: v for k, v in lits.items() if k not in changes}, ctx, rng)
+        result = EDITS[name](lits, ctx, rng)
         if result is not None:
-            changes.update(result[0])
+            code = replace_literals(code, result[0], lits)
+            lits = find_literals(code)
             notes.append(result[1])
-    if not changes:
+    if not notes:
         return source, ["no editable literal found; recipe unchanged"]
-    return replace_literals(source, changes, lits), notes
+    return code, notes
 
 
 def crossover(source_a: str, source_b: str, ctx: EditContext, rng: random.Random) -> tuple[str, list[str]]:

@@ -213,9 +213,21 @@ def make_check(ctx: SessionContext):  # noqa: ANN201
             cur["tunable_values"] = inherited_tunables(parent.recipe, parent.tunables, cur["recipe"]) or None
         t0 = time.perf_counter()
         try:
-            outcome = run_recipe(
-                cur["recipe"], ctx.facts, tunable_values=cur.get("tunable_values"), timeout_s=20
-            )
+            try:
+                outcome = run_recipe(
+                    cur["recipe"], ctx.facts, tunable_values=cur.get("tunable_values"), timeout_s=20
+                )
+            except RecipeError:
+                if cur.get("operator") not in ("mutate", "crossover") or not cur.get("tunable_values"):
+                    raise
+                # Inherited values may name tunables the child no longer declares (an expert's
+                # weight now fixed in code): keep those it declares and run again.
+                declared = {
+                    s["name"] for s in _tunable_specs(run_recipe(cur["recipe"], ctx.facts, timeout_s=20))
+                }
+                kept = {k: v for k, v in cur["tunable_values"].items() if k in declared}
+                cur["tunable_values"] = kept or None
+                outcome = run_recipe(cur["recipe"], ctx.facts, tunable_values=kept or None, timeout_s=20)
         except RecipeError as e:
             return _fail_or_repair(ctx, cur, e.to_prompt())
         finally:

@@ -56,7 +56,7 @@ class StrategyConfig(_Strict):
     kind: StrategyKind = "evomerge"
     islands: int = Field(default=2, ge=1)
     migrate_every: int = Field(default=10, ge=1)
-    cmaes_inner: int = Field(default=4, ge=0)  # evaluations per promising recipe's CMA-ES polish
+    cmaes_inner: int = Field(default=20, ge=0)  # evaluations per CMA-ES polish (0: no screening/polish)
     generation_size: int = Field(default=4, ge=1)
     crossover_rate: float = Field(default=0.3, ge=0, le=1)
     repair_attempts: int = Field(default=2, ge=0)

@@ -87,3 +87,24 @@ def test_one_tunable_with_noisy_fitness() -> None:
     assert one.error is None and one.evaluations == 60
     again = TunableOptimizer.from_json(one.to_json())
     assert again.ask() == one.ask()
+
+
+def test_probes_come_first_and_never_reach_cmaes() -> None:
+    from evolution.strategies.cmaes import off_probes
+
+    probes = off_probes({"a": 0.5, "b": 0.0, "c": 5.0}, {"a": 0, "b": -2, "c": 0})
+    assert probes == [{"a": 0.0, "b": 0.0, "c": 5.0}, {"a": 0.5, "b": 0.0, "c": 0.0}]  # b: low is not 0
+    assert off_probes({"a": 0.0, "c": 1.0}, {"a": 0.0, "c": 0.0}, limit=0) == []
+    opt, plain = make(probes=probes), make()
+    asked = [opt.ask() for _ in probes]
+    assert asked == probes
+    for v in asked:
+        opt.tell(v, 5.0)  # far better than anything CMA-ES will see: must not move it
+    assert opt.best_values == probes[0] and opt.evaluations == 2
+    for _ in range(3 * plain._es.popsize):  # CMA-ES after the probes proposes what it would have alone
+        a, b = opt.ask(), plain.ask()
+        assert a == b
+        opt.tell(a, quad(a))
+        plain.tell(b, quad(b))
+    back = TunableOptimizer.from_json(opt.to_json())
+    assert back.ask() == opt.ask() and back.evaluations == opt.evaluations

@@ -14,6 +14,7 @@ from typing import Any
 import typer
 
 from evolution.cli.errors import UserError, one_line_errors
+from evolution.cli.run_demo import DEMO_EVALUATIONS
 
 RUNS_DIR = typer.Option(Path("runs"), "--runs-dir", help="Folder holding run folders.")
 
@@ -241,7 +242,9 @@ def register(app: typer.Typer) -> None:
     def demo(
         runs_dir: Path = RUNS_DIR,
         zoo: Path = typer.Option(Path("zoo"), "--zoo", help="Zoo folder; built there if absent (~8-10 min)."),
-        evaluations: int = typer.Option(40, "--evaluations", help="Evaluation budget of the demo session."),
+        evaluations: int = typer.Option(
+            DEMO_EVALUATIONS, "--evaluations", help="Evaluation budget of the demo session."
+        ),
         quiet: bool = typer.Option(False, "--quiet"),
     ) -> None:
         """Build the zoo if needed, evolve with the offline proposer, compare with experts and baselines."""

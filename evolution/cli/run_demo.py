@@ -11,6 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+# Enough for the seeds, their screening and one full CMA-ES polish plus some evolution: about
+# 4 minutes of session at ~2 s per evaluation, so zoo build + session stay under 15 minutes.
+DEMO_EVALUATIONS = 100
+
 
 def demo_config(zoo: Path, evaluations: int) -> Any:
     from evolution.runconfig import ProposerConfig, load_config
@@ -21,7 +25,7 @@ def demo_config(zoo: Path, evaluations: int) -> Any:
     name = f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     # three islands and a gentler selection keep weaker seed families alive long enough to be edited
     strategy = cfg.strategy.model_copy(
-        update={"islands": 3, "selection_sharpness": 5.0, "crossover_rate": 0.2, "cmaes_inner": 2}
+        update={"islands": 3, "selection_sharpness": 5.0, "crossover_rate": 0.2, "cmaes_inner": 20}
     )
     update = {"name": name, "budget": budget, "proposers": proposers, "bandit": True, "strategy": strategy}
     return cfg.model_copy(update=update)

@@ -7,6 +7,11 @@ moment: `to_json()` stores the configuration and the event log (asks and tells),
 `from_json()` replays it with the same seeded generator, so the resumed optimizer proposes
 exactly what the original would have. CMA-ES runs in the unit cube (each name scaled to
 [0, 1] by its bounds) so one sigma fits parameters of different ranges.
+
+`probes` are points asked before any CMA-ES point (and never told to CMA-ES): a one-at-a-time
+screening that sets each switch-like tunable to its low bound (`off_probes`). Optima of merge
+weights often sit on a bound (an expert left out), which CMA-ES started inside the box reaches
+slowly or not at all.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ class TunableOptimizer:
         seed: int = 0,
         popsize: int | None = None,
         max_evals: int | None = None,
+        probes: Sequence[Mapping[str, float]] = (),
     ) -> None:
         if not (len(names) == len(x0) == len(lows) == len(highs)) or not names:
             raise ValueError("TunableOptimizer: names, x0, lows, highs must be non-empty and of equal length")
@@ -54,6 +60,9 @@ class TunableOptimizer:
         self.seed = int(seed)
         self.popsize = popsize
         self.max_evals = max_evals
+        self.probes = [{n: float(p[n]) for n in self.names} for p in probes]
+        self._probe_next = 0  # index of the next probe to ask
+        self._probe_pending: list[np.ndarray] = []  # probes asked, not told yet
         self._events: list[Any] = []  # None for an ask, [values, fitness] for a tell
         self._pending: list[np.ndarray] = []  # unit-cube points asked in this generation
         self._queue: list[np.ndarray] = []  # points of this generation not asked yet
@@ -103,7 +112,13 @@ class TunableOptimizer:
         return (x - self.lows) / (self.highs - self.lows)
 
     def ask(self) -> dict[str, float]:
-        """The next point to evaluate, as {name: value} within bounds."""
+        """The next point to evaluate, as {name: value} within bounds (probes first)."""
+        if self._probe_next < len(self.probes):
+            values = self.probes[self._probe_next]
+            self._probe_next += 1
+            self._probe_pending.append(self._to_unit(values))
+            self._events.append(None)
+            return dict(values)
         if not self._queue:
             if self._pending:  # a new generation while points are untold: they count as failed
                 for u in list(self._pending):
@@ -117,7 +132,12 @@ class TunableOptimizer:
     def tell(self, values: Mapping[str, float], fitness: float | None) -> None:
         """Report the fitness (higher is better, None = failed) of a point from `ask`."""
         self._events.append([{n: float(values[n]) for n in self.names}, fitness])
-        self._tell_unit(self._to_unit(values), fitness)
+        u = self._to_unit(values)
+        hit = [i for i, p in enumerate(self._probe_pending) if float(np.max(np.abs(p - u))) < 1e-9]
+        if hit:  # a probe's result: kept as a best candidate, never told to CMA-ES
+            self._probe_pending.pop(hit[0])
+        else:
+            self._tell_unit(u, fitness)
         self.evaluations += 1
         if fitness is not None and (self.best_fitness is None or fitness > self.best_fitness):
             self.best_fitness = float(fitness)
@@ -158,6 +178,7 @@ class TunableOptimizer:
             "seed": self.seed,
             "popsize": self.popsize,
             "max_evals": self.max_evals,
+            "probes": self.probes,
         }
         return json.dumps({"format": FORMAT, "config": cfg, "events": self._events})
 
@@ -167,10 +188,22 @@ class TunableOptimizer:
         data = json.loads(text)
         if data.get("format") != FORMAT:
             raise ValueError(f"not a TunableOptimizer checkpoint (format {data.get('format')!r})")
-        opt = cls(**data["config"])
+        opt = cls(**{"probes": [], **data["config"]})
         for ev in data["events"]:
             if ev is None:
                 opt.ask()
             else:
                 opt.tell(ev[0], ev[1])
         return opt
+
+
+def off_probes(
+    values: Mapping[str, float], lows: Mapping[str, float], limit: int | None = None
+) -> list[dict[str, float]]:
+    """One point per tunable whose range starts at 0 and whose value is above it: that tunable
+    set to 0, the others unchanged (a weight of 0 switches its component off)."""
+    out = []
+    for name, v in values.items():
+        if lows.get(name) == 0.0 and v > 0.0:
+            out.append({**values, name: 0.0})
+    return out[:limit] if limit is not None else out

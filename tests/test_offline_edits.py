@@ -1,0 +1,21 @@
+"""Offline structural edits: several edits in one mutation keep aligned lists in step."""
+
+from __future__ import annotations
+
+import random
+
+from agents.offline_edits import EditContext, find_literals, mutate
+from evolution.recipe_examples import example_source
+
+
+def test_later_edits_see_earlier_ones_so_per_range_lists_stay_aligned() -> None:
+    src = example_source("task_arithmetic_per_layer")
+    ctx = EditContext(compatible={}, experts=["a", "b", "c"], num_layers=8)
+    both = 0
+    for seed in range(300):
+        code, notes = mutate(src, ctx, random.Random(seed), n_edits=3)
+        lits = find_literals(code)
+        assert len(lits["DOMINANT"].value) == len(lits["LAYER_RANGES"].value), (seed, notes)
+        text = " ".join(notes)
+        both += "that range now led by" in text and "split range" in text
+    assert both > 0  # the case that used to misalign (change_expert, then split_range) was exercised

@@ -1,0 +1,41 @@
+"""The check node: a child that fixes in code a tunable its polished parent tuned still runs."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from zoo_fixture import small_zoo_info
+
+from agents.propose import make_check
+from evolution.candidate import Candidate
+from evolution.recipe_examples import example_source
+from evolution.recipe_facts import RecipeFacts
+
+
+def test_inherited_values_for_tunables_the_child_dropped_are_left_out() -> None:
+    zoo = small_zoo_info()
+    facts = RecipeFacts.from_folders({a: str(p) for a, p in zoo.models.items()}, zoo.base)
+    experts = [a for a in zoo.models if a != zoo.base]
+    parent_src = example_source("task_arithmetic")
+    tuned = {f"weight_e{k}": 0.4 + 0.1 * k for k in range(len(experts))}  # declared inside build()
+    parent = Candidate(id="c0001", status="ok", recipe=parent_src, tunables=tuned)
+    # the child fixes the first expert's weight in code: weight_e0 is no longer declared
+    child_src = parent_src.replace("EXPERT_WEIGHTS = {}", f'EXPERT_WEIGHTS = {{"{experts[0]}": 0.0}}')
+    ctx = SimpleNamespace(
+        population={"c0001": parent},
+        facts=facts,
+        cfg=SimpleNamespace(strategy=SimpleNamespace(repair_attempts=0)),
+    )
+    cur = {
+        "id": "c0002",
+        "operator": "mutate",
+        "parents": ["c0001"],
+        "recipe": child_src,
+        "status": "pending",
+    }
+    out = make_check(ctx)({"current": cur})["current"]
+    assert out["next"] == "novelty" and out.get("status") != "failed", out.get("error")
+    assert out["tunable_values"] == {k: v for k, v in tuned.items() if k != "weight_e0"}
+    assert out["tunables"] == out["tunable_values"]  # the rest of the polish is kept
+    broken = {**cur, "recipe": child_src.replace("def build():", "def build():\n    nope()")}
+    assert make_check(ctx)({"current": broken})["current"]["status"] == "failed"  # real errors still fail
