@@ -83,12 +83,21 @@ def new_current(ctx: SessionContext, index: int) -> Current:
     )
 
 
-def _ask_inner(inner: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any]] | None:
-    """The next CMA-ES point of the polish and the optimizer after the ask; None if it broke."""
+def _ask_inner(
+    inner: dict[str, Any], failed: dict[str, float] | None = None
+) -> tuple[dict[str, float], dict[str, Any]] | None:
+    """The next CMA-ES point of the polish and the optimizer after the ask; None if it broke.
+
+    `failed`: a point asked before, first told as the worst (None when that ends the polish).
+    """
     from evolution.strategies.cmaes import TunableOptimizer
 
     try:
         opt = TunableOptimizer.from_json(inner["optimizer"])
+        if failed is not None:
+            opt.tell(failed, None)
+            if opt.done:
+                return None
         values = {k: float(v) for k, v in opt.ask().items()}
     except (ValueError, RuntimeError, ArithmeticError):  # e.g. cma on a 1-D problem: skip the polish
         return None
@@ -108,13 +117,23 @@ def _steering_in_force(ctx: SessionContext) -> tuple[list[str], Any]:
     return [m.id for m in msgs], d
 
 
-def _breaks_bans(c: Any, directives: Any) -> bool:
-    """The candidate's plan uses an avoided method or an excluded model (what no edit may keep)."""
+def _breaks_bans(ctx: SessionContext, c: Any, directives: Any) -> bool:
+    """The candidate's plan uses an avoided method or an excluded model (what no edit may keep).
+
+    Kept per candidate and bans in `ctx.info`: parent picking asks for the whole population at
+    every candidate, and a plan never changes.
+    """
     from evolution.steering_parse import Directives
     from memory.compliance import check_compliance
 
-    bans = Directives(avoid_methods=directives.avoid_methods, exclude_models=directives.exclude_models)
-    return bool(bans.avoid_methods or bans.exclude_models) and not check_compliance(bans, c.plan_json).ok
+    if not (directives.avoid_methods or directives.exclude_models):
+        return False
+    key = (c.id, frozenset(directives.avoid_methods), frozenset(directives.exclude_models))
+    verdicts = ctx.info.setdefault("ban_verdicts", {})
+    if key not in verdicts:
+        bans = Directives(avoid_methods=directives.avoid_methods, exclude_models=directives.exclude_models)
+        verdicts[key] = not check_compliance(bans, c.plan_json).ok
+    return verdicts[key]
 
 
 def _pick_parents(
@@ -131,7 +150,7 @@ def _pick_parents(
     strat = ctx.cfg.strategy
     pop = list(ctx.population.values())
     if directives is not None:
-        allowed = [c for c in pop if not _breaks_bans(c, directives)]
+        allowed = [c for c in pop if not _breaks_bans(ctx, c, directives)]
         pop = allowed if any(c.dev_mean is not None for c in allowed) else pop
     kw = {"sharpness": strat.selection_sharpness} if strat.parent_sampling == "weighted" else {}
     parents = select_parents(pop, nrng, 1, island=index % strat.islands, method=strat.parent_sampling, **kw)
@@ -233,20 +252,14 @@ def _reask_polish(
     ctx: SessionContext, state: SessionState, cur: dict[str, Any], broken: str
 ) -> dict[str, Any] | None:
     """Tell CMA-ES the point is the worst and take its next one, without a candidate in between."""
-    from evolution.strategies.cmaes import TunableOptimizer
-
     inner, retries = state.get("inner"), int(cur.get("novelty_retries", 0))
     parent = ctx.population.get((cur.get("parents") or [""])[0])
     if not inner or parent is None or retries >= POLISH_REASKS:
         return None
-    try:
-        opt = TunableOptimizer.from_json(inner["optimizer"])
-        opt.tell(cur.get("tunable_values") or {}, None)
-        if opt.done:
-            return None
-        values = {k: float(v) for k, v in opt.ask().items()}
-    except (ValueError, RuntimeError, ArithmeticError):
+    asked = _ask_inner(inner, cur.get("tunable_values") or {})
+    if asked is None:
         return None
+    values, inner = asked
     cur.update(
         recipe=bake_tunables(parent.recipe, values),
         tunable_values=values,
@@ -256,7 +269,7 @@ def _reask_polish(
         error=f"steering check: polish point re-asked ({broken})",
         next="propose",
     )
-    return {"current": cur, "inner": {**inner, "optimizer": opt.to_json()}}
+    return {"current": cur, "inner": inner}
 
 
 def make_novelty(ctx: SessionContext):  # noqa: ANN201

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from agents.offline_edits import Lit, find_literals, is_choice_list, is_ranges, replace_literals
+from agents.offline_edits import EditContext, Lit, find_literals, is_choice_list, is_ranges, replace_literals
 
 STEP = 1.3  # multiplicative step of a hinted weight
 MIN_STEP = 0.1  # ... and at least this much, so a weight of 0 can come back
@@ -61,6 +61,11 @@ def _moved(parent: float, hint_more: bool, rng: random.Random) -> float:
     return round(parent / step, 4)
 
 
+def _paired_ranges(values: Any, length: int) -> list | None:
+    """The range list a per-range list of `length` entries is zipped with (strict=False, as recipes do)."""
+    return next((v for v in values if is_ranges(v) and len(v) >= length), None)
+
+
 def _clamp(lit: Lit, value: float) -> float:
     lo = lit.low if lit.low is not None else 0.0
     return min(lit.high, max(lo, value)) if lit.high is not None else max(lo, value)
@@ -72,7 +77,7 @@ class _Editor:
     def __init__(
         self, code: str, parent: str, tuned: dict[str, float], experts: list[str], n: int, rng: random.Random
     ) -> None:
-        self.code, self.lits = code, find_literals(code)
+        self.lits = find_literals(code)
         self.parent, self.tuned = find_literals(parent), tuned
         self.experts, self.n, self.rng = experts, max(n, 1), rng
         self.changes: dict[str, Any] = {}
@@ -163,14 +168,7 @@ class _Editor:
             if "DOMINANT" not in lit.name or not isinstance(lit.value, list):
                 continue
             vals = list(self.value(key))
-            ranges = next(  # recipes zip DOMINANT with the ranges (strict=False): pair them the same way
-                (
-                    self.value(k)
-                    for k in self.lits
-                    if is_ranges(self.value(k)) and len(self.value(k)) >= len(vals)
-                ),
-                None,
-            )
+            ranges = _paired_ranges((self.value(k) for k in self.lits), len(vals))
             if ranges is None:
                 continue
             m = len(self.experts)
@@ -206,14 +204,7 @@ class _Editor:
         dom = self.parent.get(key)
         if dom is None or not isinstance(dom.value, list) or not dom.value:
             return False
-        ranges = next(
-            (
-                lt.value
-                for lt in self.parent.values()
-                if is_ranges(lt.value) and len(lt.value) >= len(dom.value)
-            ),
-            None,
-        )
+        ranges = _paired_ranges((lt.value for lt in self.parent.values()), len(dom.value))
         if ranges is None:
             return False
         m = len(self.experts)
@@ -226,7 +217,7 @@ class _Editor:
             if "OTHER" in lit.name.upper() and (lit.is_tunable or isinstance(lit.value, float)):
                 was = float(self.tuned.get(lit.name, self.before(key)))
                 if was > 0:
-                    self.changes[key] = _clamp(lit, round(was / (STEP + 0.2 * self.rng.random()), 4))
+                    self.changes[key] = _clamp(lit, _moved(was, False, self.rng))
                     self.notes.append(f"already leads there: {lit.name} {was:g} -> {self.changes[key]:g}")
                     return True
         return False
@@ -235,7 +226,7 @@ class _Editor:
         done = False
         for key, lit in self.lits.items():
             vals = list(self.value(key)) if isinstance(self.value(key), list) else []
-            if not vals or not is_choice_list(vals, _Ctx(self.experts)):
+            if not vals or not is_choice_list(vals, EditContext({}, self.experts, self.n)):
                 continue
             token = f"expert{h.k}" if any(str(v).startswith("expert") for v in vals) else h.alias
             mine = {token, h.alias}
@@ -286,13 +277,6 @@ class _Editor:
                 self.notes.append(f"{h.describe()}: {lit.name} inside the window")
                 done = True
         return done
-
-
-class _Ctx:
-    """The slice of EditContext that `is_choice_list` reads."""
-
-    def __init__(self, experts: list[str]) -> None:
-        self.experts = experts
 
 
 def follow_hints(

@@ -6,8 +6,6 @@ misread the message, or the offline proposer whose random edit lowered a hinted 
 
 from __future__ import annotations
 
-from typing import Any
-
 from agents.context import SessionContext
 from agents.state import Current
 
@@ -18,7 +16,7 @@ def steering_violation(ctx: SessionContext, cur: Current) -> str | None:
     if not texts or not cur.get("plan_json") or not (cur.get("proposer") or cur.get("operator") == "cmaes"):
         return None  # seeds and genome strategies do not read steering
     from evolution.steering_parse import parse_directives
-    from memory.compliance import check_compliance
+    from memory.compliance import check_against_parent
 
     aliases = dict(ctx.cfg.models)
     tasks = list(ctx.info.get("tasks", []))
@@ -27,8 +25,7 @@ def steering_violation(ctx: SessionContext, cur: Current) -> str | None:
     for text in texts:
         d = parse_directives(text, aliases, tasks, num_layers=n)
         directives = d if directives is None else directives.merged(d)
-    parents = [ctx.population[p] for p in cur.get("parents", []) if p in ctx.population]
-    parent_plan: Any = parents[0].plan_json if parents else None
-    shaped = bool(parents) and bool(set(parents[0].steering) & set(cur.get("steering") or []))
-    verdict = check_compliance(directives, cur.get("plan_json"), parent_plan, shaped)  # type: ignore[arg-type]
+    parent = next((ctx.population[p] for p in cur.get("parents", []) if p in ctx.population), None)
+    steering = list(cur.get("steering") or [])
+    verdict = check_against_parent(directives, cur.get("plan_json"), steering, parent)  # type: ignore[arg-type]
     return None if verdict.ok else "; ".join(verdict.violated)

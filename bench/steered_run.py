@@ -22,11 +22,11 @@ from pathlib import Path
 import yaml
 
 MESSAGE = "avoid slerp; give the arithmetic expert more weight in the last layers"
+EVOMERGE = str(Path(sys.executable).with_name("evomerge"))
 
 
 def evomerge(*args: str) -> subprocess.CompletedProcess[str]:
-    exe = Path(sys.executable).with_name("evomerge")
-    return subprocess.run([str(exe), *args], capture_output=True, text=True, check=False)
+    return subprocess.run([EVOMERGE, *args], capture_output=True, text=True, check=False)
 
 
 def main() -> None:
@@ -51,11 +51,10 @@ def main() -> None:
     cfg_path.write_text(yaml.safe_dump(cfg))
     run_dir = args.runs_dir / "steered"
 
-    exe = Path(sys.executable).with_name("evomerge")
     t0 = time.perf_counter()
     with open(args.runs_dir / "session.log", "w") as log:
         session = subprocess.Popen(
-            [str(exe), "run", str(cfg_path), "--runs-dir", str(args.runs_dir), "--quiet"],
+            [EVOMERGE, "run", str(cfg_path), "--runs-dir", str(args.runs_dir), "--quiet"],
             stdout=log,
             stderr=log,
         )
@@ -97,7 +96,7 @@ def main() -> None:
         check=True,
     ).stdout
     print("\ngit log --all (subject | Steering trailer):")
-    print("\n".join(line for line in log.splitlines()))
+    print(log.rstrip())
     print(f"\nfamily tree: git -C {run_dir} log --graph --all --oneline")
 
 

@@ -112,3 +112,12 @@ def check_compliance(
         else:
             out.followed.append(f"edits kept to layers {a}-{b}")
     return out
+
+
+def check_against_parent(
+    directives: Directives, child_plan: Any, child_steering: list[str], parent: Any = None
+) -> Compliance:
+    """`check_compliance` against the child's first parent (a Candidate, or None), which counts
+    as steered when it carries one of the messages that shaped the child."""
+    shaped = parent is not None and bool(set(parent.steering) & set(child_steering))
+    return check_compliance(directives, child_plan, parent.plan_json if parent is not None else None, shaped)

@@ -110,7 +110,7 @@ def steering_note(
     if not c.steering:
         return ""
     from evolution.steering_parse import Directives, parse_directives
-    from memory.compliance import check_compliance
+    from memory.compliance import check_against_parent
 
     aliases, tasks, n = vocab or ([], [], None)
     texts = {str(m["id"]): str(m["text"]) for m in _steering_dicts(steering)}
@@ -119,8 +119,7 @@ def steering_note(
         if sid in texts:
             d = d.merged(parse_directives(texts[sid], aliases, tasks, num_layers=n))
     parent = by_id.get(c.parents[0]) if c.parents else None
-    shaped = parent is not None and bool(set(parent.steering) & set(c.steering))
-    comp = check_compliance(d, c.plan_json, parent.plan_json if parent else None, shaped)
+    comp = check_against_parent(d, c.plan_json, c.steering, parent)
     return f"Steering {'+'.join(c.steering)} ({d.describe()}): {comp.describe()}."
 
 

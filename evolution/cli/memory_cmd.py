@@ -74,7 +74,7 @@ def compliance_report(folder: Any, msgs: list[Any]) -> list[dict[str, Any]]:
         return []
     from evolution.lineage import Lineage
     from evolution.steering import directives_for, run_vocabulary
-    from memory.compliance import check_compliance
+    from memory.compliance import check_against_parent
 
     lin = Lineage.open_or_init(folder.lineage_dir, folder.name)
     aliases, tasks, n = run_vocabulary(folder.root)
@@ -88,8 +88,7 @@ def compliance_report(folder: Any, msgs: list[Any]) -> list[dict[str, Any]]:
         in_force = [by_id[s] for s in c.steering if s in by_id]
         d = directives_for(in_force, aliases, tasks, num_layers=n)
         parent = lin.candidate(c.parents[0]) if c.parents and lin.commit_of(c.parents[0]) else None
-        shaped = parent is not None and bool(set(parent.steering) & set(c.steering))
-        comp = check_compliance(d, c.plan_json, parent.plan_json if parent else None, shaped)
+        comp = check_against_parent(d, c.plan_json, c.steering, parent)
         rows.append(
             {"candidate": cid, "status": c.status, "steering": [m.id for m in in_force], "ok": comp.ok,
              "followed": comp.followed, "violated": comp.violated, "ignored": c.steering_ignored}
