@@ -50,6 +50,41 @@ def _weights_total(weights: tuple[float, ...]) -> float | None:
     return total if abs(total) >= 1e-8 else None
 
 
+def _weighted_sum_into(
+    dest: torch.Tensor,
+    job: TensorJob,
+    sources: list[torch.Tensor],
+    terms: list[torch.Tensor],
+    base: torch.Tensor | None,
+    weights: list[float],
+    total: float | None,
+    lam: float,
+) -> None:
+    """dest = ((Σ w_i·term_i) / total · lam + base) · scale, the registry's op order.
+
+    Linear: terms are the sources, no base. Task arithmetic: terms are the task vectors; the
+    fused kernel takes the sources and subtracts the base itself.
+    """
+    import torch
+
+    if dest.is_contiguous():
+        flat = [t.reshape(-1) for t in sources]
+        b = base.reshape(-1) if base is not None else None
+        if linear_into(dest.view(-1), flat, b, weights, total, lam, job.residual_scale) is not None:
+            return
+    torch.mul(terms[0], weights[0], out=dest)
+    for x, w in zip(terms[1:], weights[1:], strict=True):
+        dest.add_(x, alpha=w)
+    if total is not None:
+        dest.div_(total)
+    if lam != 1:
+        dest.mul_(lam)
+    if base is not None:
+        dest.add_(base)
+    if job.residual_scale != 1.0:
+        dest.mul_(job.residual_scale)
+
+
 def _fast_linear(
     job: TensorJob,
     tensors: list[torch.Tensor],
@@ -57,21 +92,9 @@ def _fast_linear(
     task_vectors: list[torch.Tensor] | None,
     dest: torch.Tensor,
 ) -> bool:
-    import torch
-
     weights = [float(p["weight"]) for p in job.model_params]  # type: ignore[arg-type]
     total = _weights_total(tuple(weights)) if bool(job.params.get("normalize", True)) else None
-    if dest.is_contiguous():
-        flat = [t.reshape(-1) for t in tensors]
-        if linear_into(dest.view(-1), flat, None, weights, total, 1.0, job.residual_scale) is not None:
-            return True
-    torch.mul(tensors[0], weights[0], out=dest)
-    for x, w in zip(tensors[1:], weights[1:], strict=True):
-        dest.add_(x, alpha=w)
-    if total is not None:
-        dest.div_(total)
-    if job.residual_scale != 1.0:
-        dest.mul_(job.residual_scale)
+    _weighted_sum_into(dest, job, tensors, tensors, None, weights, total, 1.0)
     return True
 
 
@@ -82,27 +105,12 @@ def _fast_task_arithmetic(
     task_vectors: list[torch.Tensor] | None,
     dest: torch.Tensor,
 ) -> bool:
-    import torch
-
     if base is None or task_vectors is None:
         return False
     weights = [float(p.get("weight", 1.0)) for p in job.model_params]  # type: ignore[arg-type]
     total = _weights_total(tuple(weights)) if bool(job.params.get("normalize", False)) else None
     lam = float(job.params.get("lambda", 1.0))  # type: ignore[arg-type]
-    if dest.is_contiguous():
-        flat, b = [t.reshape(-1) for t in tensors], base.reshape(-1)
-        if linear_into(dest.view(-1), flat, b, weights, total, lam, job.residual_scale) is not None:
-            return True
-    torch.mul(task_vectors[0], weights[0], out=dest)
-    for tv, w in zip(task_vectors[1:], weights[1:], strict=True):
-        dest.add_(tv, alpha=w)
-    if total is not None:
-        dest.div_(total)
-    if lam != 1:
-        dest.mul_(lam)
-    dest.add_(base)
-    if job.residual_scale != 1.0:
-        dest.mul_(job.residual_scale)
+    _weighted_sum_into(dest, job, tensors, task_vectors, base, weights, total, lam)
     return True
 
 
