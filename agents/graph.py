@@ -12,9 +12,10 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 
 from agents.context import SessionContext
-from agents.nodes import make_feedback, make_novelty, make_reflect, make_select
+from agents.nodes import make_feedback, make_novelty, make_select
 from agents.propose import make_check, make_propose
 from agents.record import make_evaluate, make_record
+from agents.reflect import make_reflect
 from agents.state import SessionState
 
 

@@ -21,7 +21,7 @@ litellm.suppress_debug_info = True
 litellm.telemetry = False
 litellm.drop_params = True  # a provider without `seed`/`temperature` support ignores them instead of failing
 
-from evolution.runconfig import ProposerConfig  # noqa: E402
+from evolution.runs.config import ProposerConfig  # noqa: E402
 
 _RETRYABLE: tuple[type[BaseException], ...] = (
     litellm.Timeout,

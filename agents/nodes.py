@@ -14,16 +14,10 @@ import numpy as np
 
 from agents.bandit import ProposerBandit, weighted_choice
 from agents.context import SessionContext
+from agents.operators import NO_DEDUP_OPERATORS, cid_of
 from agents.state import Current, SessionState
 from agents.steering_gate import steering_violation
-from agents.tunables import bake_tunables
-
-NO_LLM_OPERATORS = ("seed", "cmaes", "random", "cmaes_ps", "m2n2", "migrate")
-NO_DEDUP_OPERATORS = ("cmaes", "random", "cmaes_ps", "m2n2")  # their optimizers must hear every point
-
-
-def cid_of(index: int) -> str:
-    return f"c{index:04d}"
+from evolution.recipes.tunables import bake_tunables
 
 
 def budget_stop(ctx: SessionContext, state: SessionState) -> str | None:
@@ -90,7 +84,7 @@ def _ask_inner(
 
     `failed`: a point asked before, first told as the worst (None when that ends the polish).
     """
-    from evolution.strategies.cmaes import TunableOptimizer
+    from evolution.search.cmaes import TunableOptimizer
 
     try:
         opt = TunableOptimizer.from_json(inner["optimizer"])
@@ -106,15 +100,12 @@ def _ask_inner(
 
 def _steering_in_force(ctx: SessionContext) -> tuple[list[str], Any]:
     """(ids, combined directives) of every steering message so far; ([], None) when there is none."""
-    from evolution.steering import directives_for, read_messages
+    from evolution.steering.messages import read_messages
 
     msgs = read_messages(ctx.folder.root)
     if not msgs:
         return [], None
-    d = directives_for(
-        msgs, dict(ctx.cfg.models), list(ctx.info.get("tasks", [])), None, ctx.info.get("num_layers")
-    )
-    return [m.id for m in msgs], d
+    return [m.id for m in msgs], ctx.vocabulary.combined([m.text for m in msgs])
 
 
 def _breaks_bans(ctx: SessionContext, c: Any, directives: Any) -> bool:
@@ -123,8 +114,8 @@ def _breaks_bans(ctx: SessionContext, c: Any, directives: Any) -> bool:
     Kept per candidate and bans in `ctx.info`: parent picking asks for the whole population at
     every candidate, and a plan never changes.
     """
-    from evolution.steering_parse import Directives
-    from memory.compliance import check_compliance
+    from evolution.steering.compliance import check_compliance
+    from evolution.steering.directives import Directives
 
     if not (directives.avoid_methods or directives.exclude_models):
         return False
@@ -145,7 +136,7 @@ def _pick_parents(
     are preferred: a proposer can only sometimes switch such a recipe away (slerp has no
     same-parameter sibling), and every miss costs a retry.
     """
-    from evolution.strategies.selection import select_mate, select_parents
+    from evolution.search.selection import select_mate, select_parents
 
     strat = ctx.cfg.strategy
     pop = list(ctx.population.values())
@@ -216,33 +207,6 @@ def make_select(ctx: SessionContext):  # noqa: ANN201 - a LangGraph node
         return {**update, "current": cur, "stop_reason": None}
 
     return select_parents
-
-
-def make_reflect(ctx: SessionContext):  # noqa: ANN201
-    """Gather what the proposal should know: steering (top priority), memory, a reflection."""
-
-    def reflect(state: SessionState) -> dict[str, Any]:
-        cur = dict(state["current"] or {})
-        ids, texts = ctx.hooks.steering(ctx, cur)  # type: ignore[arg-type]
-        if cur.get("operator") == "cmaes" and ids:  # a polish only runs on a recipe the steering shaped
-            cur.update(steering=ids, steering_text=texts)  # the steering gate checks its points too
-            return {"current": cur}
-        if cur.get("operator") in NO_LLM_OPERATORS:  # seeds, CMA-ES polish, genome strategies
-            if ids:
-                cur["steering_ignored"] = (
-                    f"{cur.get('operator')}: no proposer reads steering (constants only)"
-                )
-            return {"current": cur}
-        cur.update(steering=ids, steering_text=texts)
-        cur["memory"] = ctx.hooks.memory(ctx, state, cur)  # type: ignore[arg-type]
-        from agents.propose import llm_reflection
-
-        own = llm_reflection(ctx, cur)
-        lessons = ctx.hooks.reflection(ctx, state, cur)  # type: ignore[arg-type]
-        cur["reflection"] = "\n\n".join(t for t in (own, lessons) if t)
-        return {"current": cur}
-
-    return reflect
 
 
 POLISH_REASKS = 8  # polish points that break the steering, re-asked within one candidate
@@ -347,7 +311,7 @@ def make_feedback(ctx: SessionContext):  # noqa: ANN201
             return gen
         if text.lower() in ("stop", "quit", "q"):
             return {**gen, "stop_reason": "stopped by the user"}
-        from evolution.steering import append_message, read_messages
+        from evolution.steering.messages import append_message, read_messages
 
         known = read_messages(ctx.folder.root)
         if not known or known[-1].text != text:  # a re-run of this node must not add it twice

@@ -12,10 +12,9 @@ from typing import Any
 
 from agents.bandit import ProposerBandit, improvement_reward
 from agents.context import SessionContext
-from agents.nodes import cid_of
+from agents.operators import STRATEGY_OPERATORS, cid_of
 from agents.state import Member, SessionState
-from agents.strategy_bridge import STRATEGY_OPERATORS
-from evolution.candidate import Candidate, Cost, SplitScores
+from evolution.runs.candidate import Candidate, Cost, SplitScores
 
 POLISH_SIGMA = 0.1  # CMA-ES step of a polish, as a share of each tunable's range
 EVAL_FAILURES: tuple[type[BaseException], ...] = (ValueError, RuntimeError, KeyError, IndexError)
@@ -23,7 +22,7 @@ EVAL_FAILURES: tuple[type[BaseException], ...] = (ValueError, RuntimeError, KeyE
 
 def make_evaluate(ctx: SessionContext):  # noqa: ANN201 - a LangGraph node
     def evaluate(state: SessionState) -> dict[str, Any]:
-        from evolution.plan import MergePlan
+        from evolution.merge.plan import MergePlan
 
         cur: dict[str, Any] = dict(state["current"] or {})
         plan = MergePlan.from_json(cur["plan_json"], origin=cur["id"])
@@ -98,7 +97,7 @@ def _inner_after(ctx: SessionContext, state: SessionState, c: Candidate, cur: di
     included), restarting from its best point while a polish improves. Later, a new elite with
     tunables starts a new polish.
     """
-    from evolution.strategies.cmaes import TunableOptimizer
+    from evolution.search.cmaes import TunableOptimizer
 
     inner = state.get("inner")
     if c.operator == "cmaes" and inner:
@@ -134,7 +133,7 @@ def _inner_after(ctx: SessionContext, state: SessionState, c: Candidate, cur: di
 def _screen_next(ctx: SessionContext, queue: list[str], spent: int, cur: dict[str, Any]) -> dict | None:
     """Screen the next queued seed that has weight-like tunables; when none is left (or the
     screening used a quarter of the budget), polish the best candidate with tunables."""
-    from evolution.strategies.cmaes import TunableOptimizer, off_probes
+    from evolution.search.cmaes import TunableOptimizer, off_probes
 
     cap = ctx.cfg.budget.evaluations // 4
     while queue:
@@ -193,7 +192,7 @@ def _polish(ctx: SessionContext, target: Candidate, cur: dict[str, Any]) -> dict
     .375-.385 / .305-.314, sigma 0.25 at .354 / .283-.309."""
     import math
 
-    from evolution.strategies.cmaes import TunableOptimizer
+    from evolution.search.cmaes import TunableOptimizer
 
     specs = _bounded_specs(ctx, target)
     if not specs:
@@ -215,20 +214,20 @@ def _polish(ctx: SessionContext, target: Candidate, cur: dict[str, Any]) -> dict
 
 def _bounded_specs(ctx: SessionContext, c: Candidate) -> list[dict[str, Any]]:
     """The candidate's tunables with their bounds (re-read from its recipe in the sandbox)."""
-    from agents.propose import _tunable_specs
-    from evolution.sandbox import RecipeError, run_recipe
+    from evolution.recipes.sandbox import RecipeError, run_recipe
+    from evolution.recipes.tunables import tunable_specs
 
     try:
         outcome = run_recipe(c.recipe, ctx.facts, tunable_values=c.tunables or None, timeout_s=20)
     except RecipeError:
         return []
-    return [s for s in _tunable_specs(outcome) if s.get("low") is not None and s.get("high") is not None]
+    return [s for s in tunable_specs(outcome) if s.get("low") is not None and s.get("high") is not None]
 
 
 def _migrate(
     ctx: SessionContext, counter: int, evaluations: int, generation: int
 ) -> tuple[list[Candidate], int]:
-    from evolution.strategies.islands import Islands, migrant_candidate
+    from evolution.search.islands import Islands, migrant_candidate
 
     s = ctx.cfg.strategy
     islands = Islands(num=s.islands, migrate_every=s.migrate_every)

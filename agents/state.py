@@ -40,7 +40,7 @@ class Current(TypedDict, total=False):
     recipe: str
     rationale: str
     reflection: str
-    memory: str  # lessons / similar candidates text for the prompt (issue 6 fills it)
+    memory: str  # lessons and similar candidates for the prompt (memory hooks)
     steering: list[str]  # steering message ids in force
     steering_text: list[str]
     steering_ignored: str

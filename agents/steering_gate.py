@@ -15,16 +15,9 @@ def steering_violation(ctx: SessionContext, cur: Current) -> str | None:
     texts = list(cur.get("steering_text") or [])
     if not texts or not cur.get("plan_json") or not (cur.get("proposer") or cur.get("operator") == "cmaes"):
         return None  # seeds and genome strategies do not read steering
-    from evolution.steering_parse import parse_directives
-    from memory.compliance import check_against_parent
+    from evolution.steering.compliance import check_against_parent
 
-    aliases = dict(ctx.cfg.models)
-    tasks = list(ctx.info.get("tasks", []))
-    n = ctx.info.get("num_layers")
-    directives = None
-    for text in texts:
-        d = parse_directives(text, aliases, tasks, num_layers=n)
-        directives = d if directives is None else directives.merged(d)
+    directives = ctx.vocabulary.combined(texts)
     parent = next((ctx.population[p] for p in cur.get("parents", []) if p in ctx.population), None)
     steering = list(cur.get("steering") or [])
     verdict = check_against_parent(directives, cur.get("plan_json"), steering, parent)  # type: ignore[arg-type]

@@ -16,11 +16,9 @@ import numpy as np
 from agents.context import SessionContext
 from agents.state import Current, SessionState
 
-STRATEGY_OPERATORS = ("cmaes_ps", "random", "m2n2")
-
 
 def genome(ctx: SessionContext) -> Any:
-    from evolution.strategies.ps_genome import Genome
+    from evolution.search.ps_genome import Genome
 
     tied = bool(ctx.facts.models[0].tied_embeddings)
     blocks = ctx.cfg.strategy.layer_blocks
@@ -33,14 +31,14 @@ def genome(ctx: SessionContext) -> Any:
 def _new(ctx: SessionContext, g: Any) -> Any:
     kind, seed = ctx.cfg.strategy.kind, ctx.cfg.seed
     if kind == "cmaes":
-        from evolution.strategies.cmaes import TunableOptimizer
+        from evolution.search.cmaes import TunableOptimizer
 
         return TunableOptimizer(g.names, list(g.x0), list(g.lows), list(g.highs), sigma=0.3, seed=seed)
     if kind == "random":
-        from evolution.strategies.random_search import RandomSearch
+        from evolution.search.random_search import RandomSearch
 
         return RandomSearch(g.lows, g.highs, seed=seed)
-    from evolution.strategies.m2n2 import M2N2Search
+    from evolution.search.m2n2 import M2N2Search
 
     experts = [list(g.expert_vector(e)) for e in g.experts]
     return M2N2Search(g.lows, g.highs, g.gene_depth(), archive_size=12, seed=seed, initial=experts)
@@ -51,11 +49,11 @@ def _load(ctx: SessionContext, text: str | None, g: Any) -> Any:
         return _new(ctx, g)
     kind = ctx.cfg.strategy.kind
     if kind == "cmaes":
-        from evolution.strategies.cmaes import TunableOptimizer as cls
+        from evolution.search.cmaes import TunableOptimizer as cls
     elif kind == "random":
-        from evolution.strategies.random_search import RandomSearch as cls  # type: ignore[assignment]
+        from evolution.search.random_search import RandomSearch as cls  # type: ignore[assignment]
     else:
-        from evolution.strategies.m2n2 import M2N2Search as cls  # type: ignore[assignment]
+        from evolution.search.m2n2 import M2N2Search as cls  # type: ignore[assignment]
     return cls.from_json(text)
 
 

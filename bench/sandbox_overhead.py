@@ -15,10 +15,10 @@ import subprocess
 import sys
 import time
 
-from evolution.recipe_examples import example_source
-from evolution.recipe_facts import RecipeFacts, RecipeModel
-from evolution.sandbox import run_recipe
-from evolution.sandbox_ast import check_source
+from evolution.recipes.facts import RecipeFacts, RecipeModel
+from evolution.recipes.sandbox import run_recipe
+from evolution.recipes.sandbox.ast_check import check_source
+from evolution.recipes.starters import example_source
 
 MODULES = tuple(
     f"{m}.weight"

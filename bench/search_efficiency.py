@@ -9,7 +9,7 @@ evomerge loop needed to reach plain CMA-ES's final dev, and writes curves to a P
     python bench/search_efficiency.py --zoo /tmp/z --small --evals 12 --seeds 0   # smoke test
 
 Baselines search a fixed genome (per-layer DARE-TIES weight and density per expert, Sakana PS /
-mergekit-evolve style); the evomerge loop is `evolution.session.run_session` with its config's
+mergekit-evolve style); the evomerge loop is `agents.session.run_session` with its config's
 proposers (the offline proposer by default). Only evaluated candidates count (not migrants,
 duplicates or recipes that failed before merging).
 """
@@ -50,11 +50,11 @@ class Evals:
         self.seconds: list[float] = []
 
     def _score(self, plan: Any, split: str) -> Any:
-        from evolution.scoring import score_model
+        from evolution.scoring.scorer import score_model
 
         if self._merger is None:
-            from evolution.materialize_memory import ResidentMerger
-            from evolution.tasks import load_suite
+            from evolution.merge.materialize_memory import ResidentMerger
+            from evolution.scoring.tasks import load_suite
 
             self._merger = ResidentMerger.from_paths(
                 self.cfg.models, self.cfg.base, device=self.cfg.device, dtype=self.cfg.dtype
@@ -75,7 +75,7 @@ class Evals:
     def __call__(self, plan: Any) -> tuple[Any, Any, dict[str, float]]:
         """The session's evaluator. Test is left empty here (it never selects) and scored
         afterwards for the final best only, as for the baselines: the same cost per evaluation."""
-        from evolution.candidate import SplitScores
+        from evolution.runs.candidate import SplitScores
 
         t = time.perf_counter()
         dev = self.dev(plan)
@@ -83,8 +83,8 @@ class Evals:
 
 
 def genome_for(cfg: Any, blocks: int | None) -> Any:
-    from evolution.modelio import open_model
-    from evolution.strategies.ps_genome import Genome
+    from evolution.merge.modelio import open_model
+    from evolution.search.ps_genome import Genome
 
     base = open_model(cfg.models[cfg.base])
     return Genome(
@@ -99,9 +99,9 @@ def genome_for(cfg: Any, blocks: int | None) -> Any:
 
 def run_baseline(kind: str, cfg: Any, evals: Evals, budget: int, seed: int, blocks: int | None) -> dict:
     """Drive one genome strategy for `budget` evaluations: dev means in order + final-best test."""
-    from evolution.strategies.cmaes import TunableOptimizer
-    from evolution.strategies.m2n2 import M2N2Search
-    from evolution.strategies.random_search import RandomSearch
+    from evolution.search.cmaes import TunableOptimizer
+    from evolution.search.m2n2 import M2N2Search
+    from evolution.search.random_search import RandomSearch
 
     g = genome_for(cfg, blocks)
     devs: list[float] = []
@@ -126,11 +126,11 @@ def run_baseline(kind: str, cfg: Any, evals: Evals, budget: int, seed: int, bloc
 
 def run_evomerge(cfg: Any, evals: Evals, budget: int, seed: int, runs_dir: Path) -> dict:
     """One session of the product's loop; evaluated candidates read back from its lineage."""
-    from evolution.lineage import Lineage
-    from evolution.plan import MergePlan
-    from evolution.runconfig import BudgetConfig
-    from evolution.runfolder import RunFolder
-    from evolution.session import run_session
+    from agents.session import run_session
+    from evolution.merge.plan import MergePlan
+    from evolution.runs.config import BudgetConfig
+    from evolution.runs.folder import RunFolder
+    from evolution.runs.lineage import Lineage
 
     name = f"bench-evomerge-s{seed}-{int(time.time())}"
     run_cfg = cfg.model_copy(update={"name": name, "seed": seed, "budget": BudgetConfig(evaluations=budget)})
@@ -213,7 +213,7 @@ def plot(results: dict[str, dict[str, dict]], path: Path) -> None:
 
 
 def load_or_build(zoo: Path, small: bool) -> Any:
-    from evolution.runconfig import load_config
+    from evolution.runs.config import load_config
 
     if not (zoo / "run.yaml").exists():
         from evolution.zoo import build_zoo

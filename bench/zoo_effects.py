@@ -1,6 +1,6 @@
 """Merging effects on a built zoo, measured on TEST splits with plain state_dict arithmetic.
 
-Evidence for the zoo (issue 3 item 2) that does not depend on the merge engine: for each pair
+Evidence for the zoo that does not depend on the merge engine: for each pair
 of experts it prints each expert alone, the uniform average, task arithmetic (lambda=1), and a
 per-layer task-arithmetic merge whose weights a small CMA-ES search picked on DEV.
 
@@ -82,8 +82,8 @@ def main() -> None:
 
     import cma
 
-    from evolution.scoring import score_model
-    from evolution.tasks import load_suite
+    from evolution.scoring.scorer import score_model
+    from evolution.scoring.tasks import load_suite
     from evolution.zoo.train import tune_runtime
 
     tune_runtime()

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from evolution.candidate import Candidate
+from evolution.runs.candidate import Candidate
 
 DEFAULT_THRESHOLD = 0.985
 DEFAULT_NUMERIC_TOL = 0.05

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evolution.candidate import Candidate
-
-Vocab = tuple[Any, list[str], int | None]  # aliases (or alias -> folder), task names, layer count
+from evolution.runs.candidate import Candidate
+from evolution.steering.vocabulary import Vocabulary
 
 
 @dataclass
@@ -72,7 +71,7 @@ def lineage_candidates(run_dir: str | Path) -> list[Candidate]:
     path = lineage_dir(run_dir)
     if path is None:
         return []
-    from evolution.lineage import Lineage
+    from evolution.runs.lineage import Lineage
 
     return Lineage.open_or_init(path, Path(run_dir).name).candidates()
 
@@ -82,20 +81,20 @@ def lineage_notes(run_dir: str | Path) -> dict[str, str]:
     path = lineage_dir(run_dir)
     if path is None:
         return {}
-    from evolution.lineage import Lineage
+    from evolution.runs.lineage import Lineage
 
     return lineage_lessons(Lineage.open_or_init(path, Path(run_dir).name))
 
 
 def lineage_steering(run_dir: str | Path) -> list[dict[str, Any]]:
     """Steering messages as dicts: the run's JSONL, plus any only the lineage still has."""
-    from evolution.steering import read_messages
+    from evolution.steering.messages import read_messages
 
     msgs = [m.to_dict() for m in read_messages(run_dir)]
     known = {m["id"] for m in msgs}
     path = lineage_dir(run_dir)
     if path is not None:
-        from evolution.lineage import Lineage
+        from evolution.runs.lineage import Lineage
 
         for mid, text in Lineage.open_or_init(path, Path(run_dir).name).steering_messages():
             if mid not in known:
@@ -104,20 +103,15 @@ def lineage_steering(run_dir: str | Path) -> list[dict[str, Any]]:
 
 
 def steering_note(
-    c: Candidate, by_id: dict[str, Candidate], steering: Iterable[Any], vocab: Vocab | None
+    c: Candidate, by_id: dict[str, Candidate], steering: Iterable[Any], vocab: Vocabulary | None
 ) -> str:
     """Which steering shaped the candidate and whether its plan followed it ("" when none did)."""
     if not c.steering:
         return ""
-    from evolution.steering_parse import Directives, parse_directives
-    from memory.compliance import check_against_parent
+    from evolution.steering.compliance import check_against_parent
 
-    aliases, tasks, n = vocab or ([], [], None)
     texts = {str(m["id"]): str(m["text"]) for m in _steering_dicts(steering)}
-    d = Directives()
-    for sid in c.steering:
-        if sid in texts:
-            d = d.merged(parse_directives(texts[sid], aliases, tasks, num_layers=n))
+    d = (vocab or Vocabulary({})).combined([texts[sid] for sid in c.steering if sid in texts])
     parent = by_id.get(c.parents[0]) if c.parents else None
     comp = check_against_parent(d, c.plan_json, c.steering, parent)
     return f"Steering {'+'.join(c.steering)} ({d.describe()}): {comp.describe()}."
@@ -144,7 +138,7 @@ def lesson_for(
     c: Candidate,
     by_id: dict[str, Candidate],
     steering: Iterable[Any] = (),
-    vocab: Vocab | None = None,
+    vocab: Vocabulary | None = None,
     notes: dict[str, str] | None = None,
 ) -> str:
     """The offline lesson of a candidate against its parents, plus how it followed its steering.
@@ -170,7 +164,7 @@ def _add_lessons(
     cands: list[Candidate],
     by_id: dict[str, Candidate],
     steering: list[dict],
-    vocab: Vocab | None,
+    vocab: Vocabulary | None,
     notes: dict[str, str] | None,
 ) -> None:
     store.add_lessons([(c.id, lesson_for(c, by_id, steering, vocab, notes)) for c in cands], kind="lesson")
@@ -180,7 +174,7 @@ def rebuild(
     store: Any,
     candidates: list[Candidate],
     steering: Iterable[Any] = (),
-    vocab: Vocab | None = None,
+    vocab: Vocabulary | None = None,
     notes: dict[str, str] | None = None,
 ) -> dict:
     """Clear memory and recompute it from lineage records: candidates, lessons, steering, meta-summary."""
@@ -242,7 +236,7 @@ def repair(
     candidates: list[Candidate],
     report: ConsistencyReport,
     steering: Iterable[Any] = (),
-    vocab: Vocab | None = None,
+    vocab: Vocabulary | None = None,
     notes: dict[str, str] | None = None,
 ) -> None:
     """Make memory agree with lineage: re-add missing/stale candidates and lessons, drop unknown ones."""
@@ -270,7 +264,7 @@ def ensure_consistent(
     candidates: list[Candidate],
     checkpoint_ids: Iterable[str] | None = None,
     steering: Iterable[Any] = (),
-    vocab: Vocab | None = None,
+    vocab: Vocabulary | None = None,
     notes: dict[str, str] | None = None,
 ) -> ConsistencyReport:
     """Check, and repair memory from lineage when it disagrees (what the session does on resume)."""

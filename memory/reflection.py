@@ -10,44 +10,11 @@ the most relevant lessons and the most similar past candidates with their outcom
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from typing import Any
 
-from evolution.candidate import Candidate
-
-SLERP_LIKE = ("slerp", "nuslerp")
-_WEIGHT_KEYS = ("weight", "weights", "scale")
-
-
-def load_plan(plan: Any) -> dict[str, Any] | None:
-    if plan is None:
-        return None
-    if isinstance(plan, dict):
-        return plan
-    if hasattr(plan, "model_dump"):  # a MergePlan
-        return plan.model_dump(mode="json")
-    try:
-        data = json.loads(plan)
-    except (json.JSONDecodeError, TypeError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _num(value: Any, t: float) -> float | None:
-    """A parameter value as one number at depth t (gradients interpolated, filter rules: default rule)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, list) and value:
-        if all(isinstance(v, (int, float)) for v in value):
-            from evolution.params import interpolate
-
-            return interpolate([float(v) for v in value], t)
-        if isinstance(value[-1], dict) and "value" in value[-1]:
-            return _num(value[-1]["value"], t)
-    return None
+from evolution.merge.plan_shares import group_shares, load_plan, param_at
+from evolution.runs.candidate import Candidate
 
 
 def _fmt_param(value: Any) -> str:
@@ -58,26 +25,6 @@ def _fmt_param(value: Any) -> str:
     if isinstance(value, list):
         return "per-module rules"
     return str(value)
-
-
-def group_shares(group: dict[str, Any], t: float) -> dict[str, float]:
-    """Each model's share of a group (sums to 1): explicit weights, slerp's t, else equal."""
-    sources = group.get("sources") or []
-    if not sources:
-        return {}
-    raw: dict[str, float] = defaultdict(float)
-    params = group.get("params") or {}
-    if group.get("method") in SLERP_LIKE and len(sources) == 2 and _num(params.get("t"), t) is not None:
-        tt = _num(params.get("t"), t) or 0.0
-        raw[sources[0]["model"]] += 1.0 - tt
-        raw[sources[1]["model"]] += tt
-    else:
-        for s in sources:
-            sp = s.get("params") or {}
-            w = next((_num(sp[k], t) for k in _WEIGHT_KEYS if k in sp), None)
-            raw[s["model"]] += 1.0 if w is None else max(w, 0.0)
-    total = sum(raw.values()) or 1.0
-    return {m: w / total for m, w in raw.items()}
 
 
 def _describe_group(g: dict[str, Any], index: int | None) -> str:
@@ -145,12 +92,12 @@ def plan_signature(plan: str | dict[str, Any] | None) -> dict[str, float]:
         for m, share in group_shares(g, t).items():
             sig[f"{name}.{m}"] = round(share, 4)
         for k, v in (g.get("params") or {}).items():
-            x = _num(v, t)
+            x = param_at(v, t)
             if x is not None:
                 sig[f"{name}.{k}"] = round(x, 4)
         for j, src in enumerate(g.get("sources") or []):
             for k, v in (src.get("params") or {}).items():
-                x = _num(v, t)
+                x = param_at(v, t)
                 if x is not None:
                     sig[f"{name}.{j}.{k}"] = round(x, 4)
         sig[f"{name}.scale"] = float(g.get("residual_scale", 1.0))

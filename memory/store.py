@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from evolution.candidate import Candidate
+from evolution.runs.candidate import Candidate
 from memory import embeddings
 
 COLLECTIONS = ("candidates", "lessons", "steering")

@@ -10,7 +10,7 @@ import json
 import struct
 from pathlib import Path
 
-from evolution.synthetic import build_random_gpt2, build_random_llama
+from evolution.zoo.synthetic import build_random_gpt2, build_random_llama
 
 TINY = {"hidden": 32, "layers": 4, "intermediate": 64, "vocab": 64, "heads": 4, "kv_heads": 2}
 
@@ -46,7 +46,7 @@ def build_gpt2_family(root: Path, *, experts: int = 1) -> dict[str, Path]:
 
 def poison_tensor(folder: Path, name: str, value: float = float("nan")) -> None:
     """Overwrite the first element of a float32 tensor in place (for NaN/inf tests)."""
-    from evolution.modelio import ModelFolder
+    from evolution.merge.modelio import ModelFolder
 
     info = ModelFolder(folder).info(name)
     assert info.dtype == "float32"
@@ -63,8 +63,8 @@ def copy_without(src: Path, dest: Path, drop: str) -> Path:
     """A copy of a single-file model folder lacking one tensor (for missing-tensor errors)."""
     import shutil
 
-    from evolution.modelio import ModelFolder
-    from evolution.shard_writer import OutTensor, ShardWriter
+    from evolution.merge.modelio import ModelFolder
+    from evolution.merge.shard_writer import OutTensor, ShardWriter
 
     shutil.copytree(src, dest)
     (dest / "model.safetensors").unlink()

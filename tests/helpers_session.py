@@ -13,8 +13,8 @@ from typing import Any
 import yaml
 from zoo_fixture import small_zoo_info
 
-from evolution.recipe_examples import example_source
-from evolution.runconfig import RunConfig, load_config
+from evolution.recipes.starters import example_source
+from evolution.runs.config import RunConfig, load_config
 
 ITEMS = 4
 
@@ -68,7 +68,7 @@ def git(run_dir: Path, *args: str) -> str:
 
 def check_lineage(run_dir: Path) -> list[Any]:
     """Ids unique and contiguous, one commit per id, every commit reachable; returns candidates."""
-    from evolution.lineage import Lineage
+    from evolution.runs.lineage import Lineage
 
     lin = Lineage.open_or_init(run_dir / "lineage", run_dir.name)
     cands = lin.candidates()

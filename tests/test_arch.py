@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from evolution.arch import TensorKey, embed_name_for_head, is_residual_out, layer_name, split_name
-from evolution.plan import PlanError
+from evolution.merge.arch import TensorKey, embed_name_for_head, is_residual_out, layer_name, split_name
+from evolution.merge.plan import PlanError
 
 
 @pytest.mark.parametrize(

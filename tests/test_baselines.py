@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from evolution.baselines import baselines_markdown, default_baselines, uniform_plan
-from evolution.plan import MergePlan, PlanError
+from evolution.merge.plan import MergePlan, PlanError
+from evolution.scoring.baselines import baselines_markdown, default_baselines, uniform_plan
 
 
 def _check_groups(plan: MergePlan, experts: list[str], base: str | None, needs_base: bool) -> None:

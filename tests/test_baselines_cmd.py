@@ -52,8 +52,8 @@ def test_json_is_one_object_with_every_row(small_zoo) -> None:  # noqa: F811
 
 def test_config_and_run_folder(small_zoo, tmp_path) -> None:  # noqa: F811
     """A run YAML and a run folder (its config.yaml, or the folder itself) give the same rows."""
-    from evolution.runconfig import load_config
-    from evolution.runfolder import create_run_folder
+    from evolution.runs.config import load_config
+    from evolution.runs.folder import create_run_folder
 
     data = tmp_path / "one_task.yaml"
     suite = yaml.safe_load(small_zoo.suite.read_text())

@@ -14,7 +14,8 @@ import pytest
 import yaml
 from zoo_fixture import small_zoo  # noqa: F401
 
-from evolution.baselines_table import (
+from evolution.merge.plan import PlanError
+from evolution.scoring.baselines_table import (
     baseline_entries,
     baseline_rows,
     open_folders,
@@ -22,7 +23,6 @@ from evolution.baselines_table import (
     rows_table,
     table_width,
 )
-from evolution.plan import PlanError
 
 NAMES = ["add", "rev", "tr", "base", "uniform_average", "task_arithmetic", "ties", "dare_ties"]
 
@@ -64,8 +64,8 @@ def test_rows_are_experts_base_and_four_merges(rows) -> None:
 def test_each_row_is_its_own_model(rows, small_zoo, tmp_path) -> None:  # noqa: F811
     """An expert row scores exactly what the folder loaded from disk scores; rows all differ."""
     from evolution.cli.eval_cmd import load_model
-    from evolution.scoring import score_model
-    from evolution.tasks import load_suite
+    from evolution.scoring.scorer import score_model
+    from evolution.scoring.tasks import load_suite
 
     suite = load_suite(ppl_suite(small_zoo.out, tmp_path))
     model, tok = load_model(small_zoo.models["rev"], "cpu")

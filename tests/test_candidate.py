@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from evolution.candidate import Candidate, SplitScores, TaskResult
+from evolution.runs.candidate import Candidate, SplitScores, TaskResult
 
 
 def test_split_summary_has_tasks_and_mean() -> None:

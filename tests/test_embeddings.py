@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_import_is_light() -> None:
     code = (
         "import sys, memory.embeddings, memory.store, memory.reflection, memory.novelty, memory.rebuild\n"
-        "import evolution.steering\n"
+        "import evolution.steering.messages\n"
         "print(sorted(m for m in ('chromadb', 'sentence_transformers', 'torch') if m in sys.modules))"
     )
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)

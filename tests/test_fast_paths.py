@@ -8,10 +8,10 @@ import dataclasses
 import pytest
 import torch
 
-from evolution import fast_paths, fast_ties
-from evolution import native as kernels
-from evolution.fast_paths import kth_smallest_abs
-from evolution.tensor_plan import TensorJob, TensorRef, run_job
+from evolution.merge import fast_paths, fast_ties
+from evolution.merge import native as kernels
+from evolution.merge.fast_paths import kth_smallest_abs
+from evolution.merge.tensor_jobs import TensorJob, TensorRef, run_job
 
 
 @pytest.mark.parametrize("chunk", [1 << 17, 64])

@@ -9,9 +9,9 @@ import pytest
 from helpers_session import check_lineage, git, tiny_config
 
 from agents.llm import LLMClient, litellm
-from agents.offline_proposer import NOT_AN_LLM
-from evolution.recipe_examples import example_source
-from evolution.session import resume_session, run_session
+from agents.offline.proposer import NOT_AN_LLM
+from agents.session import resume_session, run_session
+from evolution.recipes.starters import example_source
 
 
 def test_offline_session_end_to_end(tmp_path: Path) -> None:
@@ -137,7 +137,7 @@ def test_interactive_pause_takes_feedback_and_resumes(tmp_path: Path) -> None:
     )
     assert result.stop_reason == "stopped by the user" and result.state["counter"] == 4
     assert seen[0]["generation"] == 0 and "best" in seen[0]
-    from evolution.steering import read_messages
+    from evolution.steering.messages import read_messages
 
     msgs = read_messages(result.run_dir)
     assert [m.text for m in msgs] == ["avoid ties"]

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from evolution.recipe_facts import RecipeFacts, RecipeModel
-from evolution.sandbox import RecipeError, RecipeOutcome, _execute, run_recipe
+from evolution.recipes.facts import RecipeFacts, RecipeModel
+from evolution.recipes.sandbox import RecipeError, RecipeOutcome, _execute, run_recipe
 
 HOSTILE = Path(__file__).parent / "hostile"
 FILES = sorted(HOSTILE.glob("*.py"))
@@ -60,7 +60,7 @@ def _leftover_children() -> list[str]:
         except OSError:
             continue
         ppid = stat.rsplit(")", 1)[1].split()[1]
-        if ppid == me and "sandbox_child" in cmd:
+        if ppid == me and "sandbox/child.py" in cmd:
             found.append(f"{d.name}: {cmd}")
     return found
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from evolution.candidate import Candidate, SplitScores, TaskResult
-from evolution.lineage import Lineage, LineageError
+from evolution.runs.candidate import Candidate, SplitScores, TaskResult
+from evolution.runs.lineage import Lineage, LineageError
 
 
 def git(path: Path, *args: str) -> str:

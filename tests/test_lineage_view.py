@@ -6,9 +6,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from evolution.candidate import Candidate, SplitScores, TaskResult
-from evolution.lineage import Lineage
-from evolution.lineage_view import render_lineage
+from evolution.runs.candidate import Candidate, SplitScores, TaskResult
+from evolution.runs.lineage import Lineage
+from evolution.runs.lineage_view import render_lineage
 
 
 def cand(cid: str, dev: float | None, parents: list[str] | None = None, **kw: object) -> Candidate:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agents.llm import LLMClient, LLMError, extract_code, extract_rationale, litellm
-from evolution.runconfig import ProposerConfig
+from evolution.runs.config import ProposerConfig
 
 MSG = [{"role": "user", "content": "write a recipe"}]
 GOOD = "I raise the density.\n\n```python\nMETHOD = 'ties'\n```\n"

@@ -10,9 +10,9 @@ import pytest
 import torch
 from helpers_models import poison_tensor, uniform_plan
 
-from evolution.materialize_disk import merge_to_disk
-from evolution.modelio import ModelFolder
-from evolution.plan import PlanError, parse_plan
+from evolution.merge.materialize_disk import merge_to_disk
+from evolution.merge.modelio import ModelFolder
+from evolution.merge.plan import PlanError, parse_plan
 
 
 def _folders(family: dict[str, Path]) -> dict[str, ModelFolder]:
@@ -165,9 +165,9 @@ def test_reads_each_source_tensor_once(
 
 _RSS_SCRIPT = """
 import json, sys
-from evolution.materialize_disk import merge_to_disk
-from evolution.modelio import ModelFolder
-from evolution.plan import MergePlan
+from evolution.merge.materialize_disk import merge_to_disk
+from evolution.merge.modelio import ModelFolder
+from evolution.merge.plan import MergePlan
 import torch
 
 def kb(field):
@@ -191,7 +191,7 @@ def test_peak_memory_does_not_grow_with_model_depth(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from evolution.synthetic import build_random_llama
+    from evolution.zoo.synthetic import build_random_llama
 
     arch = {"hidden": 256, "intermediate": 1024, "vocab": 256, "heads": 4}
     runs = []

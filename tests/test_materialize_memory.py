@@ -11,12 +11,12 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from evolution import fast_paths
-from evolution.materialize_disk import merge_to_disk
-from evolution.materialize_memory import ResidentMerger
-from evolution.modelio import ModelFolder
-from evolution.plan import MergePlan, PlanError, parse_plan
-from evolution.tensor_plan import plan_tensor_jobs, run_job
+from evolution.merge import fast_paths
+from evolution.merge.materialize_disk import merge_to_disk
+from evolution.merge.materialize_memory import ResidentMerger
+from evolution.merge.modelio import ModelFolder
+from evolution.merge.plan import MergePlan, PlanError, parse_plan
+from evolution.merge.tensor_jobs import plan_tensor_jobs, run_job
 
 MODELS = ["base", "e1", "e2"]
 

@@ -13,13 +13,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from evolution.candidate import Candidate, SplitScores, TaskResult
 from evolution.cli import memory_cmd
-from evolution.lineage import Lineage
-from evolution.plan import MergePlan
-from evolution.runconfig import parse_config
-from evolution.runfolder import RunFolder, create_run_folder
-from evolution.steering import append_message, mark_applied, read_messages
+from evolution.merge.plan import MergePlan
+from evolution.runs.candidate import Candidate, SplitScores, TaskResult
+from evolution.runs.config import parse_config
+from evolution.runs.folder import RunFolder, create_run_folder
+from evolution.runs.lineage import Lineage
+from evolution.steering.messages import append_message, mark_applied, read_messages
 
 ROOT = Path(__file__).resolve().parent.parent
 EVOMERGE = str(Path(sys.executable).parent / "evomerge")
@@ -27,7 +27,7 @@ EVOMERGE = str(Path(sys.executable).parent / "evomerge")
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from evolution.runfolder import RunFolder, SessionLock
+from evolution.runs.folder import RunFolder, SessionLock
 lock = SessionLock(RunFolder(Path(sys.argv[1]))).acquire()
 print("locked", flush=True)
 time.sleep(120)

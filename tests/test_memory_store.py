@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from evolution.candidate import Candidate, SplitScores, TaskResult
-from evolution.plan import MergePlan
+from evolution.merge.plan import MergePlan
+from evolution.runs.candidate import Candidate, SplitScores, TaskResult
 from memory.embeddings import EF_NAME
 from memory.store import MemoryStore, candidate_document, candidate_metadata
 

@@ -13,8 +13,8 @@ from helpers_models import copy_without, poison_tensor, uniform_plan
 from typer.testing import CliRunner
 
 from evolution.cli import _register_all, app
-from evolution.modelio import ModelFolder
-from evolution.synthetic import build_random_llama
+from evolution.merge.modelio import ModelFolder
+from evolution.zoo.synthetic import build_random_llama
 
 _register_all()
 

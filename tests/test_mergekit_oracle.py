@@ -19,10 +19,10 @@ import yaml
 from helpers_models import build_family
 
 from evolution.cli import _register_all, app
-from evolution.materialize_disk import merge_to_disk
-from evolution.mergekit_export import plan_to_mergekit
-from evolution.mergekit_yaml import plan_from_mergekit
-from evolution.modelio import ModelFolder
+from evolution.merge.materialize_disk import merge_to_disk
+from evolution.merge.mergekit.export import plan_to_mergekit
+from evolution.merge.mergekit.yaml_config import plan_from_mergekit
+from evolution.merge.modelio import ModelFolder
 
 mergekit_config = pytest.importorskip("mergekit.config")
 from mergekit.merge import run_merge  # noqa: E402

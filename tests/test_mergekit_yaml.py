@@ -7,11 +7,16 @@ from pathlib import Path
 import pytest
 from helpers_models import uniform_plan
 
-from evolution.mergekit_export import plan_to_mergekit, plan_to_mergekit_yaml
-from evolution.mergekit_yaml import derive_aliases, evaluate, load_mergekit_yaml, plan_from_mergekit
-from evolution.modelio import ModelFolder
-from evolution.plan import PlanError, parse_plan
-from evolution.tensor_plan import plan_tensor_jobs
+from evolution.merge.mergekit.export import plan_to_mergekit, plan_to_mergekit_yaml
+from evolution.merge.mergekit.yaml_config import (
+    derive_aliases,
+    evaluate,
+    load_mergekit_yaml,
+    plan_from_mergekit,
+)
+from evolution.merge.modelio import ModelFolder
+from evolution.merge.plan import PlanError, parse_plan
+from evolution.merge.tensor_jobs import plan_tensor_jobs
 
 
 def _p(family: dict[str, Path]) -> dict[str, str]:

@@ -10,8 +10,8 @@ from mergekit.merge_methods.base import TensorBatch, TensorGroup
 from mergekit.merge_methods.linear import linear_merge
 from mergekit.merge_methods.model_stock import model_stock_merge_method
 
-from evolution.plan import PlanError, parse_plan
-from evolution.registry import MergeInputs, get_method
+from evolution.merge.plan import PlanError, parse_plan
+from evolution.merge.registry import MergeInputs, get_method
 
 
 def run(name, tensors, base=None, params=None, model_params=None, task_vectors=None):

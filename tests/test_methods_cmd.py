@@ -7,7 +7,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from evolution.cli.methods_cmd import methods_document
-from evolution.registry import all_methods
+from evolution.merge.registry import all_methods
 
 ROOT = Path(__file__).resolve().parent.parent
 

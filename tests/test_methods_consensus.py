@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from evolution.plan import PlanError
-from evolution.registry import MergeInputs, get_method
+from evolution.merge.plan import PlanError
+from evolution.merge.registry import MergeInputs, get_method
 
 
 def run(name, tensors, base, params=None, model_params=None):

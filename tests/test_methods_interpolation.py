@@ -10,9 +10,9 @@ from mergekit.merge_methods.base import PerInputValues, TensorGroup
 from mergekit.merge_methods.multislerp import multislerp as mergekit_multislerp
 from mergekit.merge_methods.slerp import slerp as mergekit_slerp
 
-from evolution.methods.interpolation import slerp_tensors
-from evolution.plan import PlanError, parse_plan
-from evolution.registry import MergeInputs, get_method
+from evolution.merge.methods.interpolation import slerp_tensors
+from evolution.merge.plan import PlanError, parse_plan
+from evolution.merge.registry import MergeInputs, get_method
 
 
 def run(name, tensors, base=None, params=None, model_params=None):

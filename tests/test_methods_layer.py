@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from evolution.plan import PlanError, parse_plan
-from evolution.registry import MergeInputs, get_method
+from evolution.merge.plan import PlanError, parse_plan
+from evolution.merge.registry import MergeInputs, get_method
 
 
 def run(tensors, scale=None):

@@ -7,8 +7,8 @@ import torch
 from mergekit.merge_methods.base import TensorGroup
 from mergekit.merge_methods.registry import get as mergekit_method
 
-from evolution.plan import PlanError, parse_plan
-from evolution.registry import MergeInputs, get_method
+from evolution.merge.plan import PlanError, parse_plan
+from evolution.merge.registry import MergeInputs, get_method
 
 GTA = [
     "task_arithmetic",

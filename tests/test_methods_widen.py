@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from evolution.plan import PlanError
-from evolution.registry import MergeInputs, get_method
+from evolution.merge.plan import PlanError
+from evolution.merge.registry import MergeInputs, get_method
 
 
 def run(tensors, base, params=None, name="model.layers.0.mlp.up_proj.weight"):

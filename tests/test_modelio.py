@@ -10,10 +10,10 @@ import torch
 from helpers_models import copy_without
 from safetensors.torch import load_file
 
-from evolution.modelio import ModelFolder, check_compatible, open_model, read_header
-from evolution.plan import PlanError
-from evolution.shard_writer import OutTensor, ShardWriter, parse_size
-from evolution.synthetic import build_random_gpt2, build_random_llama
+from evolution.merge.modelio import ModelFolder, check_compatible, open_model, read_header
+from evolution.merge.plan import PlanError
+from evolution.merge.shard_writer import OutTensor, ShardWriter, parse_size
+from evolution.zoo.synthetic import build_random_gpt2, build_random_llama
 
 
 def test_facts_from_headers(family: dict[str, Path]) -> None:
@@ -76,7 +76,7 @@ def test_shard_writer_in_place_across_staging_buffers(
 ) -> None:
     """Tiny staging buffers force many switches with unaligned tails carried over; tensors
     filled in place (reserve/commit), written whole, and too large for a buffer mix."""
-    from evolution import shard_writer
+    from evolution.merge import shard_writer
 
     monkeypatch.setattr(shard_writer, "MIN_STAGE", 8192)
     monkeypatch.setattr(shard_writer, "MAX_STAGE", 8192)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from evolution.candidate import Candidate, SplitScores, TaskResult
-from evolution.plan import MergePlan
+from evolution.merge.plan import MergePlan
+from evolution.runs.candidate import Candidate, SplitScores, TaskResult
 from memory import novelty
 from memory.store import MemoryStore
 

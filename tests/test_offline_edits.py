@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import random
 
-from agents.offline_edits import EditContext, find_literals, mutate
-from evolution.recipe_examples import example_source
+from agents.offline.edits import EditContext, mutate
+from evolution.recipes.literals import find_literals
+from evolution.recipes.starters import example_source
 
 
 def test_later_edits_see_earlier_ones_so_per_range_lists_stay_aligned() -> None:

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from agents.offline_edits import find_literals
-from agents.offline_proposer import NOT_AN_LLM, register_offline_provider
+from agents.offline.proposer import NOT_AN_LLM, register_offline_provider
 from agents.prompts import machine_block
-from evolution.recipe_examples import example_source
-from evolution.recipe_facts import RecipeFacts
-from evolution.registry import all_methods
-from evolution.sandbox import run_recipe
+from evolution.merge.registry import all_methods
+from evolution.recipes.facts import RecipeFacts
+from evolution.recipes.literals import find_literals
+from evolution.recipes.sandbox import run_recipe
+from evolution.recipes.starters import example_source
+from evolution.steering.vocabulary import Vocabulary
 
 register_offline_provider()
 
@@ -39,6 +40,7 @@ def _context() -> dict:
         "compatible": compat,
         "num_layers": 4,
         "tasks": ["add", "rev"],
+        "vocabulary": Vocabulary({"base": "", "e1": "", "e2": ""}, ("add", "rev"), 4).to_dict(),
     }
 
 
@@ -112,8 +114,8 @@ def test_a_weight_hint_is_followed_whatever_the_operator_did(
     starter: str, text: str, facts: RecipeFacts
 ) -> None:
     """Random edits may lower the hinted weight; the hint, applied last from the parent, wins."""
-    from evolution.steering_parse import parse_directives
-    from memory.compliance import check_compliance
+    from evolution.steering.compliance import check_compliance
+    from evolution.steering.directives import parse_directives
 
     d = parse_directives(text, ["base", "e1", "e2"], ["add", "rev"], num_layers=4)
     parent = example_source(starter)
@@ -187,7 +189,7 @@ def test_expert_weightings_can_drop_an_expert() -> None:
 
 
 def test_a_polish_is_baked_into_code_and_inherited_by_children() -> None:
-    from agents.tunables import bake_tunables, inherited_tunables
+    from evolution.recipes.tunables import bake_tunables, inherited_tunables
 
     parent = example_source("ties")
     baked = bake_tunables(parent, {"density": 0.3141, "weight": 1.25, "absent": 9.0})

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from evolution.params import depth_position, interpolate, resolve_params, resolve_value
-from evolution.plan import FilterRule
+from evolution.merge.params import depth_position, interpolate, resolve_params, resolve_value
+from evolution.merge.plan import FilterRule
 
 
 def test_depth_position_places_groups() -> None:

@@ -9,7 +9,7 @@ import sys
 import pytest
 from helpers_models import uniform_plan
 
-from evolution.plan import MergePlan, PlanError, parse_plan
+from evolution.merge.plan import MergePlan, PlanError, parse_plan
 
 
 def _plan(**kw: object) -> MergePlan:
@@ -29,7 +29,7 @@ def test_json_round_trip_is_identical() -> None:
 def test_hash_is_stable_across_processes_and_sensitive_to_content() -> None:
     plan = _plan()
     code = (
-        "import sys; from evolution.plan import MergePlan as P; "
+        "import sys; from evolution.merge.plan import MergePlan as P; "
         "print(P.from_json(sys.stdin.read()).content_hash())"
     )
     for seed in ("0", "12345"):

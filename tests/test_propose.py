@@ -7,9 +7,9 @@ from types import SimpleNamespace
 from zoo_fixture import small_zoo_info
 
 from agents.propose import make_check
-from evolution.candidate import Candidate
-from evolution.recipe_examples import example_source
-from evolution.recipe_facts import RecipeFacts
+from evolution.recipes.facts import RecipeFacts
+from evolution.recipes.starters import example_source
+from evolution.runs.candidate import Candidate
 
 
 def test_inherited_values_for_tunables_the_child_dropped_are_left_out() -> None:

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from agents.context import SessionContext
-from evolution.candidate import Candidate, SplitScores, TaskResult
-from evolution.lineage import Lineage
-from evolution.plan import MergePlan
-from evolution.runconfig import parse_config
-from evolution.runfolder import RunFolder
-from evolution.steering import append_message, read_messages
-from memory.hooks import MemoryHooks
+from agents.hooks import MemoryHooks
+from evolution.merge.plan import MergePlan
+from evolution.runs.candidate import Candidate, SplitScores, TaskResult
+from evolution.runs.config import parse_config
+from evolution.runs.folder import RunFolder
+from evolution.runs.lineage import Lineage
+from evolution.steering.messages import append_message, read_messages
 from memory.rebuild import check, ensure_consistent, lineage_candidates, lineage_steering, rebuild
 from memory.store import MemoryStore
 
@@ -66,7 +66,7 @@ CANDIDATES = [
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A run folder whose lineage is a real git repository written through evolution.lineage."""
+    """A run folder whose lineage is a real git repository written through evolution.runs.lineage."""
     root = tmp_path_factory.mktemp("template")
     lin = Lineage.open_or_init(root / "lineage", "run")
     for c in CANDIDATES:
@@ -143,8 +143,9 @@ def test_session_hooks_repair_on_first_use_and_record(run: tuple[Path, Lineage])
     ids, texts = hooks.steering(ctx, {})  # type: ignore[arg-type]
     assert ids == ["s0001", "s0002"] and texts[1].startswith("give the math")
     assert ("s0002", "give the math expert more weight in the last layers") in lin.steering_messages()
-    store = hooks.store(ctx)
-    assert hooks.report is not None and hooks.report.repaired  # the empty memory was filled from lineage
+    store = hooks.run_memory(ctx).store
+    report = hooks.run_memory(ctx).report
+    assert report is not None and report.repaired  # the empty memory was filled from lineage
     assert set(store.candidates()) == set(population)
     # a proposal that repeats c0001's plan is sent back; a new one passes
     dup = {"id": "c0004", "plan_json": CANDIDATES[1].plan_json, "plan_hash": CANDIDATES[1].plan_hash}

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from evolution import recipe_api as api
-from evolution.plan import parse_plan
-from evolution.recipe_api import _state
-from evolution.recipe_api.reference import recipe_reference_markdown
-from evolution.recipe_facts import RecipeFacts, RecipeModel
-from evolution.registry import all_methods
+from evolution.merge.plan import parse_plan
+from evolution.merge.registry import all_methods
+from evolution.recipes import recipe_api as api
+from evolution.recipes.facts import RecipeFacts, RecipeModel
+from evolution.recipes.recipe_api import _state
+from evolution.recipes.recipe_api.reference import recipe_reference_markdown
 
 MODULES = ("self_attn.q_proj.weight", "mlp.down_proj.weight")
 
@@ -180,7 +180,7 @@ def test_no_public_attribute_path_reaches_modules_or_dangerous_builtins() -> Non
     import math
     import types
 
-    from evolution.sandbox_ast import FORBIDDEN_ATTRS
+    from evolution.recipes.sandbox.ast_check import FORBIDDEN_ATTRS
 
     danger = {
         id(getattr(builtins, n))

@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from evolution import cli
 from evolution.cli.recipe_cmd import summarize
-from evolution.recipe_examples import example_names, example_source
-from evolution.recipe_facts import RecipeFacts
-from evolution.sandbox import run_recipe
+from evolution.recipes.facts import RecipeFacts
+from evolution.recipes.sandbox import run_recipe
+from evolution.recipes.starters import example_names, example_source
 
 REQUIRED = {"ties", "sakana_ps", "dfs_layer_stack", "layer_swap", "slerp_gradient", "model_stock"}
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from helpers_session import check_lineage, tiny_config
 
-from evolution.session import run_session
+from agents.session import run_session
 
 
 def test_seeds_are_screened_then_the_best_is_polished(tmp_path: Path) -> None:
@@ -61,10 +61,10 @@ def test_a_polish_restarts_only_after_it_improved() -> None:
     from zoo_fixture import small_zoo_info
 
     from agents.record import POLISH_SIGMA, _polish_again
-    from evolution.candidate import Candidate, SplitScores, TaskResult
-    from evolution.recipe_examples import example_source
-    from evolution.recipe_facts import RecipeFacts
-    from evolution.strategies.cmaes import TunableOptimizer
+    from evolution.recipes.facts import RecipeFacts
+    from evolution.recipes.starters import example_source
+    from evolution.runs.candidate import Candidate, SplitScores, TaskResult
+    from evolution.search.cmaes import TunableOptimizer
 
     zoo = small_zoo_info()
     facts = RecipeFacts.from_folders({a: str(p) for a, p in zoo.models.items()}, zoo.base)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from evolution.candidate import Candidate, SplitScores, TaskResult
-from evolution.plan import MergePlan
+from evolution.merge.plan import MergePlan
+from evolution.runs.candidate import Candidate, SplitScores, TaskResult
 from memory import reflection
 from memory.store import MemoryStore
 
@@ -146,8 +146,8 @@ def test_memory_context_for_a_prompt(store: MemoryStore, tmp_path: Path) -> None
 
 
 def test_compliance_with_steering() -> None:
-    from evolution.steering import parse_directives
-    from memory.compliance import check_compliance
+    from evolution.steering.compliance import check_compliance
+    from evolution.steering.directives import parse_directives
 
     d = parse_directives(
         "avoid slerp; give the arithmetic expert more weight in the last layers",
@@ -180,11 +180,11 @@ def test_memory_context_leaves_out_parents_and_duplicates(store: MemoryStore) ->
 def test_llm_lesson_is_a_git_note_that_rebuild_keeps(tmp_path: Path) -> None:
     """With an LLM proposer, the lesson starts with the LLM's own reflection, kept in lineage."""
     from agents.context import SessionContext
+    from agents.hooks import MemoryHooks
     from agents.llm import LLMClient
-    from evolution.lineage import Lineage
-    from evolution.runconfig import parse_config
-    from evolution.runfolder import RunFolder
-    from memory.hooks import MemoryHooks
+    from evolution.runs.config import parse_config
+    from evolution.runs.folder import RunFolder
+    from evolution.runs.lineage import Lineage
     from memory.rebuild import lineage_candidates, lineage_notes, lineage_steering, rebuild
 
     lin = Lineage.open_or_init(tmp_path / "lineage", "run")
@@ -207,8 +207,7 @@ def test_llm_lesson_is_a_git_note_that_rebuild_keeps(tmp_path: Path) -> None:
     hooks.after_record(ctx, child)
     hooks.after_record(ctx, child)  # resumed: the note is reused, the LLM is not asked again
     assert llm.calls == 1 and lin.notes(child.commit or "", ref="lessons") == reply
-    store = hooks.store(ctx)
-    assert store is not None
+    store = hooks.run_memory(ctx).store
     lesson = store.get("lessons", ids=["lesson:c0002"])[0].document
     assert lesson.startswith(f"Reflection: {reply}\nc0002 (ties, mutate by openai/x) from c0001")
     off = cand("c0003", plan(["ties"] * 4, EVEN), {"addition": 0.5}, ("c0001",))  # offline: no LLM call

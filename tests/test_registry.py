@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from mergekit.merge_methods.registry import get as mergekit_method
 
-from evolution.plan import PlanError, parse_plan
-from evolution.registry import all_methods, get_method, method_reference_markdown
+from evolution.merge.plan import PlanError, parse_plan
+from evolution.merge.registry import all_methods, get_method, method_reference_markdown
 
 EXPECTED = {
     "linear",

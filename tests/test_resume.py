@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from helpers_session import check_lineage, tiny_config
 
-from evolution.runfolder import RunLocked
-from evolution.session import ResidentEvaluator, resume_session, run_session
+from agents.session import resume_session, run_session
+from evolution.runs.folder import RunLocked
+from evolution.scoring.evaluator import ResidentEvaluator
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,7 +29,7 @@ class Boom(Exception):
 
 def test_resume_after_an_exception_in_evaluate(tmp_path: Path) -> None:
     cfg = tiny_config(tmp_path, "boom", budget={"evaluations": 5}, strategy={"cmaes_inner": 2, "islands": 1})
-    real = ResidentEvaluator(cfg)
+    real = ResidentEvaluator.for_run(cfg)
     calls: list[str] = []
 
     def flaky(plan):  # noqa: ANN001, ANN202
@@ -52,8 +53,8 @@ def test_resume_after_an_exception_in_evaluate(tmp_path: Path) -> None:
 SCRIPT = """
 import sys, time
 from pathlib import Path
-from evolution.runconfig import load_config
-from evolution.session import run_session
+from evolution.runs.config import load_config
+from agents.session import run_session
 def slow(c, state):
     print("recorded", c.id, flush=True)
     time.sleep(0.3)

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from evolution.plan import MergePlan
-from evolution.recipe_facts import RecipeFacts, RecipeModel
-from evolution.sandbox import RecipeError, _execute, run_recipe
+from evolution.merge.plan import MergePlan
+from evolution.recipes.facts import RecipeFacts, RecipeModel
+from evolution.recipes.sandbox import RecipeError, _execute, run_recipe
 
 MODULES = ("self_attn.q_proj.weight", "mlp.down_proj.weight")
 FACTS = RecipeFacts(

@@ -10,19 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from evolution.steering import (
-    Directives,
-    WeightHint,
-    append_message,
-    directives_for,
-    layer_range,
-    mark_applied,
-    messages_path,
-    parse_directives,
-    pending_messages,
-    read_messages,
-    run_vocabulary,
-)
+from evolution.steering.directives import Directives, WeightHint, layer_range, parse_directives
+from evolution.steering.messages import append_message, mark_applied, messages_path, read_messages
+from evolution.steering.vocabulary import Vocabulary
 
 ROOT = Path(__file__).resolve().parent.parent
 ALIASES = {
@@ -39,14 +29,14 @@ def test_append_read_mark(tmp_path: Path) -> None:
     b = append_message(tmp_path, "  explore more  ", source="interactive")
     assert (a.id, b.id) == ("s0001", "s0002")
     assert b.text == "explore more"
-    assert [m.text for m in pending_messages(tmp_path)] == ["avoid slerp", "explore more"]
+    assert [m.applied for m in read_messages(tmp_path)] == [False, False]
     mark_applied(tmp_path, ["s0001"], "c0003")
     mark_applied(tmp_path, ["s0001"], "c0003")  # a resumed record marks again: no duplicate
     mark_applied(tmp_path, ["s0001", "s0002"], "c0004")
     msgs = {m.id: m for m in read_messages(tmp_path)}
     assert msgs["s0001"].applied_to == ["c0003", "c0004"]
     assert msgs["s0002"].applied_to == ["c0004"] and msgs["s0002"].source == "interactive"
-    assert pending_messages(tmp_path) == []
+    assert all(m.applied for m in read_messages(tmp_path))
     applied = [json.loads(x) for x in messages_path(tmp_path).read_text().splitlines()]
     assert sum(r["kind"] == "applied" for r in applied) == 3
 
@@ -70,7 +60,7 @@ def test_torn_line_is_skipped(tmp_path: Path) -> None:
 WRITER = """
 import sys, time
 from pathlib import Path
-from evolution.steering import append_message
+from evolution.steering.messages import append_message
 run, who, n, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
 while not go.exists():
     time.sleep(0.005)
@@ -167,7 +157,7 @@ def test_focus_on_named_side_needs_layer_count() -> None:
 def test_later_message_wins_and_dict_round_trip(tmp_path: Path) -> None:
     append_message(tmp_path, "avoid slerp; give the math expert more weight in the last layers")
     append_message(tmp_path, "prefer slerp after all; less weight for the math expert in the last layers")
-    d = directives_for(read_messages(tmp_path), ALIASES, TASKS)
+    d = Vocabulary(ALIASES, tuple(TASKS)).combined([m.text for m in read_messages(tmp_path)])
     assert d.prefer_methods == {"slerp"} and d.avoid_methods == set()
     assert d.weight_hints == [WeightHint("math", "last", "less")]
     again = Directives.from_dict(json.loads(json.dumps(d.to_dict())))
@@ -182,9 +172,10 @@ def test_run_vocabulary(tmp_path: Path) -> None:
     suite = tmp_path / "suite.yaml"
     suite.write_text("tasks:\n  - name: addition\n    metric: exact_match\n  - name: reverse\n")
     (tmp_path / "config.yaml").write_text(f"name: r\nmodels:\n  math: {model}\nbase: math\ntasks: {suite}\n")
-    aliases, tasks, n = run_vocabulary(tmp_path)
-    assert aliases == {"math": str(model)} and tasks == ["addition", "reverse"] and n == 6
-    assert run_vocabulary(tmp_path / "missing") == ({}, [], None)
+    v = Vocabulary.from_run(tmp_path)
+    assert v.aliases == {"math": str(model)} and v.tasks == ("addition", "reverse") and v.num_layers == 6
+    assert Vocabulary.from_run(tmp_path / "missing") == Vocabulary({})
+    assert Vocabulary.from_dict(v.to_dict()) == v
 
 
 def test_contrasts_and_softer_wording() -> None:

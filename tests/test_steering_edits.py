@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from agents.steering_edits import follow_hints, hints_from
-from evolution.recipe_examples import example_source
-from evolution.recipe_facts import RecipeFacts
-from evolution.sandbox import run_recipe
-from evolution.steering_parse import Directives, WeightHint
-from memory.compliance import check_compliance
+from agents.offline.steering_edits import follow_hints, hints_from
+from evolution.recipes.facts import RecipeFacts
+from evolution.recipes.sandbox import run_recipe
+from evolution.recipes.starters import example_source
+from evolution.steering.compliance import check_compliance
+from evolution.steering.directives import Directives, WeightHint
 
 EXPERTS = ["e1", "e2"]
 MORE_E2_LAST = [WeightHint("e2", "last", "more")]

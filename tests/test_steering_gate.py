@@ -8,9 +8,9 @@ from typing import Any
 from helpers_session import check_lineage, tiny_config
 
 from agents.llm import LLMClient, litellm
-from evolution.recipe_examples import example_source
-from evolution.session import run_session
-from evolution.steering import append_message
+from agents.session import run_session
+from evolution.recipes.starters import example_source
+from evolution.steering.messages import append_message
 
 
 class Replies(litellm.CustomLLM):
@@ -71,8 +71,8 @@ def test_steering_gate_retries_then_notes_what_was_not_followed(tmp_path: Path) 
 def test_a_message_sent_midway_shapes_and_is_followed_by_the_offline_proposer(tmp_path: Path) -> None:
     """The issue's own example, on the small zoo: after the message every shaped candidate follows it."""
     from evolution.cli.memory_cmd import compliance_report
-    from evolution.runfolder import RunFolder
-    from evolution.steering import read_messages
+    from evolution.runs.folder import RunFolder
+    from evolution.steering.messages import read_messages
 
     text = "avoid slerp; give the arithmetic expert more weight in the last layers"
     sent: list[str] = []
@@ -96,3 +96,20 @@ def test_a_message_sent_midway_shapes_and_is_followed_by_the_offline_proposer(tm
     assert not any('"slerp"' in (c.plan_json or "") for c in after)  # no slerp once the message is in
     rows = compliance_report(RunFolder(result.run_dir), read_messages(result.run_dir))
     assert rows and all(r["ok"] for r in rows if r["status"] == "ok"), rows
+
+
+def test_the_session_and_evomerge_steer_read_steering_with_one_vocabulary(tmp_path: Path) -> None:
+    """`evomerge steer` says what the proposer will follow: it must parse as the session does."""
+    from agents.session import build_context
+    from evolution.runs.folder import RunFolder
+    from evolution.steering.vocabulary import Vocabulary
+
+    cfg = tiny_config(tmp_path, "vocab", budget={"evaluations": 1})
+    result = run_session(cfg, tmp_path / "runs")
+    folder = RunFolder(result.run_dir)
+    session = build_context(folder, folder.config(), evaluator=lambda plan: None).vocabulary  # type: ignore[arg-type,return-value]
+    cli = Vocabulary.from_run(folder.root)
+    assert cli == session and cli.num_layers and cli.tasks
+    text = "avoid slerp; more weight for the reversal expert in the last layers; sing a song"
+    assert cli.parse(text) == session.parse(text)
+    assert session.parse(text).weight_hints and "sing a song" in session.parse(text).unparsed

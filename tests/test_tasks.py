@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evolution.tasks import TaskFileError, load_suite
+from evolution.scoring.tasks import TaskFileError, load_suite
 
 
 def make(tmp: Path, tasks: object, files: dict[str, str] | None = None, raw: str | None = None) -> Path:

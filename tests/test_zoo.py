@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from zoo_fixture import small_zoo, small_zoo_info  # noqa: F401
 
 from evolution.cli import zoo_cmd
-from evolution.tasks import load_suite
+from evolution.scoring.tasks import load_suite
 from evolution.zoo import build_zoo, skills
 from evolution.zoo.tokenizer import encode
 

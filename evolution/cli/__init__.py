@@ -39,13 +39,7 @@ COMMAND_MODULES = (
 
 def _register_all() -> None:
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"evolution.cli.{name}")
-        except ModuleNotFoundError as e:
-            if e.name == f"evolution.cli.{name}":
-                continue
-            raise
-        module.register(app)
+        importlib.import_module(f"evolution.cli.{name}").register(app)
 
 
 def main() -> None:

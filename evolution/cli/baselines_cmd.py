@@ -2,7 +2,7 @@
 
 The models come from a run config (`--config RUN.yaml`, also `RUN/config.yaml` of a run
 folder) or from `--model ALIAS=PATH ... --base ALIAS --tasks SUITE.yaml`. The work is
-`evolution.baselines_table.baseline_rows`; this module only parses options and prints.
+`evolution.scoring.baselines_table.baseline_rows`; this module only parses options and prints.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def resolve_inputs(
             raise UserError(
                 "--config names the models, base and tasks; do not also pass --model/--base/--tasks"
             )
-        from evolution.runconfig import load_config
+        from evolution.runs.config import load_config
 
         if config.is_dir():  # a run folder: its config.yaml
             config = config / "config.yaml"
@@ -80,8 +80,8 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Score each expert alone, the base, uniform average, task arithmetic, TIES and DARE-TIES."""
-        from evolution.baselines_table import baseline_rows, parse_splits, rows_table, table_width
-        from evolution.tasks import load_suite
+        from evolution.scoring.baselines_table import baseline_rows, parse_splits, rows_table, table_width
+        from evolution.scoring.tasks import load_suite
 
         splits = parse_splits(split)
         if backend not in ("native", "lmeval"):

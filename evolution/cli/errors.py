@@ -20,7 +20,7 @@ class UserError(Exception):
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
-    from evolution.plan import PlanError
+    from evolution.merge.plan import PlanError
 
     return (UserError, PlanError, FileNotFoundError, ValueError)
 

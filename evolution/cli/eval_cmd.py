@@ -15,7 +15,7 @@ import typer
 from evolution.cli.errors import UserError, one_line_errors
 
 if TYPE_CHECKING:
-    from evolution.candidate import SplitScores
+    from evolution.runs.candidate import SplitScores
 
 
 def load_model(folder: Path, device: str | None = None):
@@ -76,8 +76,8 @@ def register(app: typer.Typer) -> None:
         """Score MODEL_DIR on one split of a task suite."""
         if split not in ("dev", "test"):
             raise UserError(f"--split: {split!r} is not dev or test")
-        from evolution.scoring import score_model
-        from evolution.tasks import load_suite
+        from evolution.scoring.scorer import score_model
+        from evolution.scoring.tasks import load_suite
 
         suite = load_suite(tasks)
         model, tokenizer = load_model(model_dir, device)

@@ -21,7 +21,7 @@ RUNS_DIR = typer.Option(Path("runs"), "--runs-dir", help="Where runs live (RUN m
 
 
 def _folder(run: str, runs_dir: Path) -> Any:
-    from evolution.runfolder import find_run
+    from evolution.runs.folder import find_run
 
     return find_run(run, runs_dir)
 
@@ -72,12 +72,12 @@ def compliance_report(folder: Any, msgs: list[Any]) -> list[dict[str, Any]]:
     """For every candidate shaped by steering: did its plan follow the directives in force?"""
     if not msgs or not (folder.lineage_dir / "HEAD").is_file():
         return []
-    from evolution.lineage import Lineage
-    from evolution.steering import directives_for, run_vocabulary
-    from memory.compliance import check_against_parent
+    from evolution.runs.lineage import Lineage
+    from evolution.steering.compliance import check_against_parent
+    from evolution.steering.vocabulary import Vocabulary
 
     lin = Lineage.open_or_init(folder.lineage_dir, folder.name)
-    aliases, tasks, n = run_vocabulary(folder.root)
+    vocab = Vocabulary.from_run(folder.root)
     by_id = {m.id: m for m in msgs}
     shaped = sorted({cid for m in msgs for cid in m.applied_to})
     rows = []
@@ -86,7 +86,7 @@ def compliance_report(folder: Any, msgs: list[Any]) -> list[dict[str, Any]]:
             continue
         c = lin.candidate(cid)
         in_force = [by_id[s] for s in c.steering if s in by_id]
-        d = directives_for(in_force, aliases, tasks, num_layers=n)
+        d = vocab.combined([m.text for m in in_force])
         parent = lin.candidate(c.parents[0]) if c.parents and lin.commit_of(c.parents[0]) else None
         comp = check_against_parent(d, c.plan_json, c.steering, parent)
         rows.append(
@@ -110,7 +110,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Send a plain-language steering message to a (running) session, or list the messages."""
-        from evolution.steering import append_message, parse_directives, read_messages, run_vocabulary
+        from evolution.steering.messages import append_message, read_messages
+        from evolution.steering.vocabulary import Vocabulary
 
         folder = _folder(run, runs_dir)
         if text is None:
@@ -134,8 +135,7 @@ def register(app: typer.Typer) -> None:
         if not text.strip():
             raise UserError("empty steering message")
         msg = append_message(folder.root, text, source="cli")
-        aliases, tasks, num_layers = run_vocabulary(folder.root)
-        d = parse_directives(text, aliases, tasks, num_layers=num_layers)
+        d = Vocabulary.from_run(folder.root).parse(text)
         running = folder.is_running()
         if as_json:
             print(json.dumps({"message": msg.to_dict(), "directives": d.to_dict(), "running": running}))
@@ -152,7 +152,7 @@ def register(app: typer.Typer) -> None:
     @one_line_errors
     def rebuild_cmd(run: str = typer.Argument(...), runs_dir: Path = RUNS_DIR) -> None:
         """Recompute the run's memory from its lineage repository."""
-        from evolution.steering import run_vocabulary
+        from evolution.steering.vocabulary import Vocabulary
         from memory.rebuild import lineage_candidates, lineage_notes, lineage_steering, rebuild
 
         folder = _folder(run, runs_dir)
@@ -164,7 +164,7 @@ def register(app: typer.Typer) -> None:
         root = folder.root
         cands, steering = lineage_candidates(root), lineage_steering(root)
         store = _open_store(folder, check_model=False)  # rebuild re-embeds with the configured model
-        counts = rebuild(store, cands, steering, run_vocabulary(root), lineage_notes(root))
+        counts = rebuild(store, cands, steering, Vocabulary.from_run(root), lineage_notes(root))
         print(
             f"memory rebuilt from lineage: {counts['candidates']} candidates, {counts['lessons']} lessons, "
             f"{counts['steering']} steering messages"
@@ -192,9 +192,9 @@ def register(app: typer.Typer) -> None:
         store = _open_store(folder)
         cands, steering = lineage_candidates(folder.root), lineage_steering(folder.root)
         if fix:
-            from evolution.steering import run_vocabulary
+            from evolution.steering.vocabulary import Vocabulary
 
-            vocab, notes = run_vocabulary(folder.root), lineage_notes(folder.root)
+            vocab, notes = Vocabulary.from_run(folder.root), lineage_notes(folder.root)
             rep = ensure_consistent(store, cands, None, steering, vocab, notes)
         else:
             rep = check(store, cands, None, steering)

@@ -15,8 +15,8 @@ import typer
 from evolution.cli.errors import UserError, one_line_errors
 
 if TYPE_CHECKING:
-    from evolution.modelio import ModelFolder
-    from evolution.plan import MergePlan
+    from evolution.merge.modelio import ModelFolder
+    from evolution.merge.plan import MergePlan
 
 plan_app = typer.Typer(help="Inspect and convert merge plans.", no_args_is_help=True)
 
@@ -49,9 +49,9 @@ def load_config(
     config: Path, bindings: dict[str, str]
 ) -> tuple[MergePlan, dict[str, str], dict[str, ModelFolder], str | None]:
     """A mergekit YAML or a plan JSON → (plan, alias → path, alias → folder, write dtype or None)."""
-    from evolution.mergekit_yaml import load_mergekit_yaml
-    from evolution.modelio import open_model
-    from evolution.plan import MergePlan
+    from evolution.merge.mergekit.yaml_config import load_mergekit_yaml
+    from evolution.merge.modelio import open_model
+    from evolution.merge.plan import MergePlan
 
     if not config.exists():
         raise UserError(f"{config}: no such file")
@@ -97,8 +97,8 @@ def merge(
     aliases: bind each with --model ALIAS=PATH). The output is assembled beside OUT_DIR
     and renamed into place at the end: a failed merge leaves nothing behind.
     """
-    from evolution.materialize_disk import keep_freed_memory, merge_to_disk
-    from evolution.shard_writer import parse_size
+    from evolution.merge.materialize_disk import keep_freed_memory, merge_to_disk
+    from evolution.merge.shard_writer import parse_size
 
     size = parse_size(shard_size)
     keep_freed_memory()
@@ -131,7 +131,7 @@ def export(
     ] = None,
 ) -> None:
     """Write PLAN as a mergekit YAML config (when mergekit can express it)."""
-    from evolution.mergekit_export import plan_to_mergekit_yaml
+    from evolution.merge.mergekit.export import plan_to_mergekit_yaml
 
     if format != "mergekit":
         raise UserError(f"--format {format}: only 'mergekit' is supported")

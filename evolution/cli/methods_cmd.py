@@ -18,7 +18,7 @@ DOC_HEADER = (
 
 
 def methods_document() -> str:
-    from evolution.registry import method_reference_markdown
+    from evolution.merge.registry import method_reference_markdown
 
     return DOC_HEADER + method_reference_markdown() + "\n"
 

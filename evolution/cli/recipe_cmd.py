@@ -17,7 +17,7 @@ import typer
 from evolution.cli.errors import UserError, one_line_errors
 
 if TYPE_CHECKING:
-    from evolution.sandbox import RecipeOutcome
+    from evolution.recipes.sandbox import RecipeOutcome
 
 recipe_app = typer.Typer(
     help="Check recipes in the sandbox; print starter recipes and the reference.", no_args_is_help=True
@@ -101,8 +101,8 @@ def check(
     timeout: Annotated[float, typer.Option(help="Wall-clock limit in seconds.")] = 10.0,
 ) -> None:
     """Run a recipe in the sandbox against the given models; print the plan summary or the error."""
-    from evolution.recipe_facts import RecipeFacts
-    from evolution.sandbox import RecipeError, run_recipe
+    from evolution.recipes.facts import RecipeFacts
+    from evolution.recipes.sandbox import RecipeError, run_recipe
 
     if not file.is_file():
         raise UserError(f"{file}: no such file")
@@ -145,7 +145,7 @@ def example(
     list_: Annotated[bool, typer.Option("--list", help="Name the starter recipes.")] = False,
 ) -> None:
     """Print a starter recipe (written against roles, so it runs on any model set)."""
-    from evolution.recipe_examples import example_names, example_source
+    from evolution.recipes.starters import example_names, example_source
 
     if list_ or name is None:
         print("\n".join(example_names()))
@@ -158,7 +158,7 @@ def example(
 
 def reference() -> None:
     """Print the recipe reference (API and merge methods) in Markdown."""
-    from evolution.recipe_api.reference import recipe_reference_markdown
+    from evolution.recipes.recipe_api.reference import recipe_reference_markdown
 
     print(recipe_reference_markdown())
 

@@ -7,75 +7,16 @@ only typer so `evomerge --help` stays fast.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from evolution.cli.errors import UserError, one_line_errors
+from evolution.cli.live_view import LiveView
 from evolution.cli.run_demo import DEMO_EVALUATIONS
 
 RUNS_DIR = typer.Option(Path("runs"), "--runs-dir", help="Folder holding run folders.")
-
-
-class LiveView:
-    """A rich live table: candidates done, best dev and test so far, failures, cost, ETA."""
-
-    def __init__(self, console: Any, name: str, budget: int) -> None:
-        from rich.live import Live
-
-        self.console, self.name, self.budget = console, name, budget
-        self.rows: list[tuple[str, ...]] = []
-        self.t0 = time.monotonic()
-        self.state: dict[str, Any] = {}
-        self.live = Live(self._render(), console=console, refresh_per_second=4, transient=False)
-
-    def _render(self) -> Any:
-        from rich.console import Group
-        from rich.table import Table
-
-        s = self.state
-        done = int(s.get("evaluations", 0))
-        elapsed = float(s.get("elapsed_s", time.monotonic() - self.t0))
-        eta = f"{elapsed / done * (self.budget - done):.0f} s" if done else "—"
-        best = s.get("best") or {}
-        head = Table.grid(padding=(0, 2))
-        head.add_row(
-            f"[bold]{self.name}[/]",
-            f"evaluated {done}/{self.budget}",
-            f"candidates {s.get('candidates', 0)}",
-            f"failed {s.get('failed', 0)}",
-            f"duplicates {s.get('duplicates', 0)}",
-            f"best dev {best.get('dev', 0.0):.3f} test {best.get('test') or 0.0:.3f} ({best.get('id', '—')})",
-            f"cost ${float(s.get('dollars', 0.0)):.4f}",
-            f"elapsed {elapsed:.0f} s, ETA {eta}",
-        )
-        table = Table(show_edge=False, pad_edge=False)
-        for col in ("id", "island", "operator", "proposer", "family", "status", "dev", "test", "s"):
-            table.add_column(col)
-        for row in self.rows[-12:]:
-            table.add_row(*row)
-        return Group(head, table)
-
-    def on_record(self, c: Any, state: dict[str, Any]) -> None:
-        self.state = state
-        dev = f"{c.dev_mean:.3f}" if c.dev_mean is not None else "—"
-        test = f"{c.test.mean:.3f}" if c.test is not None and c.status == "ok" else "—"
-        status = c.status if c.status == "ok" else f"[red]{c.status}[/] {(c.error or '')[:40]}"
-        secs = f"{sum(c.timings.values()):.1f}"
-        proposer = c.proposer or "—"
-        self.rows.append(
-            (c.id, str(c.island), c.operator, proposer, c.method_family, status, dev, test, secs)
-        )
-        self.live.update(self._render())
-
-    def __enter__(self) -> LiveView:
-        self.live.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.live.__exit__(*exc)  # type: ignore[arg-type]
 
 
 def _ask(console: Any) -> Any:
@@ -92,7 +33,7 @@ def _ask(console: Any) -> Any:
 
 
 def _drive(console: Any, start: Any, name: str, budget: int, quiet: bool, interactive: bool) -> Any:
-    from evolution.runfolder import RunLocked
+    from evolution.runs.folder import RunLocked
 
     try:
         if quiet or interactive:
@@ -104,8 +45,8 @@ def _drive(console: Any, start: Any, name: str, budget: int, quiet: bool, intera
 
 
 def _summary(console: Any, result: Any) -> None:
-    from evolution.runfolder import RunFolder
-    from evolution.session_report import status_dict
+    from evolution.runs.folder import RunFolder
+    from evolution.runs.report import status_dict
 
     s = status_dict(RunFolder(result.run_dir))
     best = s.get("best") or {}
@@ -133,8 +74,8 @@ def register(app: typer.Typer) -> None:
         """Start an evolution session; it lives in RUNS_DIR/<name>/ and can be resumed."""
         from rich.console import Console
 
-        from evolution.runconfig import load_config
-        from evolution.session import run_session
+        from agents.session import run_session
+        from evolution.runs.config import load_config
 
         console = Console()
         cfg = load_config(config)
@@ -159,8 +100,8 @@ def register(app: typer.Typer) -> None:
         """Continue a run from its last checkpoint (after a crash, kill -9, or a raised budget)."""
         from rich.console import Console
 
-        from evolution.runfolder import find_run
-        from evolution.session import resume_session
+        from agents.session import resume_session
+        from evolution.runs.folder import find_run
 
         console = Console()
         folder = find_run(run, runs_dir)
@@ -183,8 +124,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Counts, best dev/test so far, cost, whether a session is running, steering messages."""
-        from evolution.runfolder import find_run
-        from evolution.session_report import status_dict
+        from evolution.runs.folder import find_run
+        from evolution.runs.report import status_dict
 
         s = status_dict(find_run(run, runs_dir))
         if as_json:
@@ -215,8 +156,8 @@ def register(app: typer.Typer) -> None:
         """Pretty-print the run's family tree with scores."""
         from rich.console import Console
 
-        from evolution.lineage_view import render_lineage
-        from evolution.runfolder import find_run
+        from evolution.runs.folder import find_run
+        from evolution.runs.lineage_view import render_lineage
 
         render_lineage(find_run(run, runs_dir).root, Console(), limit or None)
 
@@ -230,8 +171,8 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, "--force", help="Replace OUT_DIR if it exists."),
     ) -> None:
         """Write a candidate as an HF folder: model card (recipe, ancestry, scores), mergekit YAML."""
-        from evolution.runfolder import find_run
-        from evolution.session_report import export_candidate
+        from evolution.runs.folder import find_run
+        from evolution.runs.report import export_candidate
 
         info = export_candidate(find_run(run, runs_dir), candidate, out_dir, force=force)
         extra = " + mergekit.yaml" if info["mergekit"] else ""

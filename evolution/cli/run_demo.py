@@ -17,7 +17,7 @@ DEMO_EVALUATIONS = 100
 
 
 def demo_config(zoo: Path, evaluations: int) -> Any:
-    from evolution.runconfig import ProposerConfig, load_config
+    from evolution.runs.config import ProposerConfig, load_config
 
     cfg = load_config(zoo / "run.yaml")
     proposers = [ProposerConfig(model=f"offline/{s}") for s in ("mutator", "explorer", "polisher")]
@@ -52,10 +52,10 @@ def comparison_table(rows: list[dict[str, Any]]) -> Any:
 def run_demo(runs_dir: Path, zoo: Path, evaluations: int, quiet: bool) -> None:
     from rich.console import Console
 
-    from evolution.cli.run_cmd import LiveView
-    from evolution.runfolder import RunFolder
-    from evolution.session import run_session
-    from evolution.session_report import comparison
+    from agents.session import run_session
+    from evolution.cli.live_view import LiveView
+    from evolution.runs.folder import RunFolder
+    from evolution.runs.report import comparison
 
     console = Console()
     t0 = time.monotonic()

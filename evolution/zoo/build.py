@@ -91,7 +91,7 @@ def write_suite(out: Path, seed: int, spec: ZooSpec) -> Path:
 
 
 def write_run_config(out: Path, models: dict[str, str], base: str, suite: str, seed: int) -> Path:
-    """The ready run config for `evomerge run` (schema owned by evolution.runconfig)."""
+    """The ready run config for `evomerge run` (schema owned by evolution.runs.config)."""
     cfg = {
         "name": "zoo-demo",
         "models": models,

@@ -1,0 +1,187 @@
+"""Where steering and memory plug into the session: hook points the nodes call.
+
+`SessionHooks` is the plain behaviour (steering read from the run folder and committed to lineage,
+no memory); `MemoryHooks` adds the run's Chroma memory (memory/session_memory.py) and the LLM's
+own lessons. Hooks must be idempotent: a node re-run after a crash calls them again.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from evolution.runs.candidate import Candidate
+
+if TYPE_CHECKING:
+    from agents.context import SessionContext
+    from agents.state import Current, SessionState
+    from memory.session_memory import SessionMemory
+
+
+class SessionHooks:
+    """Steering without memory."""
+
+    def __init__(self) -> None:
+        self._steering_seen: set[str] = set()
+
+    def steering(self, ctx: SessionContext, current: Current) -> tuple[list[str], list[str]]:
+        """(message ids, texts) in force for this proposal: every message so far; new ones are
+        committed to lineage (one commit per message on the `steering` branch)."""
+        from evolution.steering.messages import read_messages
+
+        msgs = read_messages(ctx.folder.root)
+        for m in msgs:
+            if m.id not in self._steering_seen:
+                ctx.lineage.record_steering(m.id, m.text)
+                self._steering_seen.add(m.id)
+        self.steering_seen(ctx, msgs)
+        return [m.id for m in msgs], [m.text for m in msgs]
+
+    def steering_seen(self, ctx: SessionContext, messages: list) -> None:
+        """Messages in force (new ones included); memory keeps them."""
+
+    def memory(self, ctx: SessionContext, state: SessionState, current: Current) -> str:
+        """Lessons and similar past candidates for the prompt."""
+        return "(no memory store in this session)"
+
+    def reflection(self, ctx: SessionContext, state: SessionState, current: Current) -> str:
+        """Why the parent scored as it did; default: its own notes and per-task dev scores."""
+        lines = []
+        for pid in current.get("parents", []):
+            p = ctx.population.get(pid)
+            if p is None:
+                continue
+            dev = ", ".join(f"{k} {v:.3f}" for k, v in p.dev.summary().items()) if p.dev else "not scored"
+            lines.append(f"{p.id} ({p.operator or 'seed'}): dev {dev}. {(p.reflection or '').strip()[:300]}")
+        return "\n".join(lines) or "(first proposals: nothing to reflect on yet)"
+
+    def novelty(self, ctx: SessionContext, current: Current) -> str | None:
+        """A reason to send the recipe back (near-duplicate of an evaluated one), or None."""
+        return None
+
+    def check(self, ctx: SessionContext, state: dict) -> None:
+        """Called on resume with the checkpoint's state, before the graph continues."""
+
+    def after_record(self, ctx: SessionContext, candidate: Candidate) -> None:
+        """Called once the candidate is committed (also on a resumed, repeated record)."""
+        if candidate.steering:
+            from evolution.steering.messages import mark_applied
+
+            mark_applied(ctx.folder.root, candidate.steering, candidate.id)
+
+
+class MemoryHooks(SessionHooks):
+    """Steering kept in memory too; lessons, similar candidates and novelty from Chroma."""
+
+    def __init__(self, memory: SessionMemory | None = None, llm_reflect: bool = True) -> None:
+        super().__init__()
+        self._memory = memory
+        self.llm_reflect = llm_reflect
+
+    def run_memory(self, ctx: SessionContext, state: dict | None = None, check: bool = True) -> SessionMemory:
+        """The run's memory, checked against lineage (and the checkpoint's population, when
+        `state` is given) on first use."""
+        if self._memory is None:
+            from memory.session_memory import SessionMemory
+
+            mem = ctx.cfg.memory
+            self._memory = SessionMemory(
+                ctx.folder.root, ctx.lineage, ctx.vocabulary, url=mem.url, embedding=mem.embedding
+            )
+        if check and self._memory.report is None:
+            ids = [m["id"] for m in (state or {}).get("population", [])] if state else None
+            self._memory.check(list(ctx.population.values()) or ctx.lineage.candidates(), ids)
+        return self._memory
+
+    def check(self, ctx: SessionContext, state: dict) -> None:
+        self.run_memory(ctx, state)
+
+    def steering_seen(self, ctx: SessionContext, messages: list) -> None:
+        # no consistency check here: memory() runs it with the checkpoint's state
+        self.run_memory(ctx, check=False).record_steering(messages)
+
+    def memory(self, ctx: SessionContext, state: SessionState, current: Current) -> str:
+        parents = [ctx.population[p] for p in current.get("parents", []) if p in ctx.population]
+        fallback = f"{current.get('operator') or 'seed'} recipe {current.get('recipe', '')[:400]}"
+        return self.run_memory(ctx, state).context(parents, fallback)  # type: ignore[arg-type]
+
+    def reflection(self, ctx: SessionContext, state: SessionState, current: Current) -> str:
+        """The parents' stored lessons (what their own change did), after the default summary."""
+        base = super().reflection(ctx, state, current)
+        parents = list(current.get("parents", []))
+        lessons = self.run_memory(ctx, state).parent_lessons(parents) if parents else []  # type: ignore[arg-type]
+        if not lessons:
+            return base
+        return base + "\n\nLessons from the parents:\n" + "\n".join(f"- {t}" for t in lessons)
+
+    def novelty(self, ctx: SessionContext, current: Current) -> str | None:
+        if not current.get("plan_json"):
+            return None
+        probe = Candidate(
+            id=str(current.get("id", "probe")),
+            plan_json=current.get("plan_json"),
+            plan_hash=current.get("plan_hash"),
+            method_family=str(current.get("method_family", "")),
+            operator=str(current.get("operator", "")),
+            tunables=dict(current.get("tunables") or {}),
+        )
+        retried = int(current.get("novelty_retries", 0)) > 0
+        return self.run_memory(ctx).near_duplicate(
+            probe,
+            current.get("rationale") if retried else None,
+            use_embedding=current.get("operator") != "cmaes",
+        )
+
+    def after_record(self, ctx: SessionContext, candidate: Candidate) -> None:
+        """Mark steering applied, then store the candidate, its lesson and (every N) a meta-summary."""
+        super().after_record(ctx, candidate)
+        mem = self.run_memory(ctx)
+        mem.record(candidate, ctx.population, ctx.cfg.reflect_every, self._llm_lesson(ctx, candidate, mem))
+
+    def _llm_lesson(self, ctx: SessionContext, c: Candidate, mem: SessionMemory) -> str:
+        """An LLM's account of why the change helped or hurt ("Evolution of Thought"), kept as a
+        git note on the candidate's commit so rebuild and a resumed record find it (no second call).
+
+        Only for candidates proposed by a configured LLM (never the offline proposer) with a scored
+        parent; any failure just leaves the offline lesson.
+        """
+        from agents.llm import LLMError
+        from agents.prompts import PromptError, machine_block, render
+        from memory.rebuild import LESSON_NOTES
+        from memory.reflection import offline_lesson
+
+        parent = ctx.population.get(c.parents[0]) if c.parents else None
+        proposer = next((p for p in ctx.cfg.proposers if p.model == c.proposer), None)
+        if (
+            not self.llm_reflect
+            or c.commit is None
+            or proposer is None
+            or c.proposer.startswith("offline/")
+            or c.dev is None
+            or c.dev_mean is None
+            or parent is None
+            or parent.dev is None
+        ):
+            return ""
+        kept = ctx.lineage.notes(c.commit, ref=LESSON_NOTES).strip()
+        if kept:
+            return kept
+        facts = offline_lesson(parent, c)
+        block = {
+            "op": "reflect",
+            "parents": [{"id": parent.id, "dev": parent.dev.summary()}],
+            "child": {"id": c.id, "dev": c.dev.summary(), "rationale": c.rationale},
+        }
+        try:
+            prompt = render(
+                "reflect",
+                parent=f"{parent.id}: dev {parent.dev.summary()}\n```python\n{parent.recipe}\n```",
+                child=f"{c.id}: dev {c.dev.summary()}\n```python\n{c.recipe}\n```\n{facts}",
+                memory=mem.lessons_for_prompt(facts),
+                machine=machine_block(block),
+            )
+            text = ctx.llm.complete(proposer, [{"role": "user", "content": prompt}]).text.strip()
+        except (LLMError, PromptError):
+            return ""
+        if text:
+            ctx.lineage.add_note(c.commit, text, ref=LESSON_NOTES)
+        return text

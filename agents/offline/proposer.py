@@ -1,0 +1,178 @@
+"""The offline proposer: a litellm custom provider (`offline/<style>`) that edits recipe code by rule.
+
+It is NOT a language model and says so in every reply. It exists so a session runs end to end
+with no LLM service while every node takes exactly the path a real model takes: the prompt is
+rendered, sent through `litellm.completion`, and the reply (rationale + fenced code) is parsed.
+It reads the machine-readable block embedded in the prompt (parents' recipes, the run's models
+and methods, steering) and is deterministic given the run seed, the candidate id and the attempt.
+Styles: `mutator` (1-2 structural edits), `explorer` (bigger, 2-3 edits), `polisher` (numbers only).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from agents.llm import litellm
+from agents.offline.edits import EditContext, crossover, mutate, perturb_numbers, switch_method
+from agents.offline.steering_edits import Hint, follow_hints, hints_from
+from agents.prompts import parse_machine_block
+from evolution.recipes.literals import find_literals, replace_literals
+
+NOT_AN_LLM = "Offline proposer (rule-based ast edits, not an LLM)"
+STYLES = {"mutator": (1.0, 1, 2), "explorer": (2.0, 2, 3), "polisher": (0.5, 1, 1)}
+
+
+def directives(texts: list[str], info: dict[str, Any]) -> tuple[dict[str, Any], list[str], list[Hint]]:
+    """Steering texts → EditContext fields, weight hints, and what was not understood."""
+    from evolution.steering.directives import WeightHint
+    from evolution.steering.vocabulary import Vocabulary
+
+    vocab = Vocabulary.from_dict(info.get("vocabulary") or {})
+    n = vocab.num_layers or int(info.get("num_layers", 1))
+    fields: dict[str, Any] = {
+        "avoid_methods": set(),
+        "prefer_methods": set(),
+        "favour_models": [],
+        "exclude_models": set(),
+    }
+    ignored: list[str] = []
+    merged = None
+    for text in texts:
+        d = vocab.parse(text)
+        merged = d if merged is None else merged.merged(d)
+        if d.unparsed:
+            ignored.append(d.unparsed)
+    if merged is None:
+        return fields, ignored, []
+    fields["avoid_methods"] = set(merged.avoid_methods)
+    fields["prefer_methods"] = set(merged.prefer_methods)
+    fields["exclude_models"] = set(merged.exclude_models)
+    fields["favour_models"] = sorted(merged.favour_models)
+    if merged.layer_focus:
+        fields["focus"] = (merged.layer_focus[0] / n, (merged.layer_focus[1] + 1) / n)
+    if merged.explore:
+        fields["scale"] = 2.0 if merged.explore == "more" else 0.5
+    experts = list(info.get("experts", []))
+    favoured = [WeightHint(m, "all", "more") for m in sorted(merged.favour_models)]  # as compliance reads it
+    return fields, ignored, hints_from([*merged.weight_hints, *favoured], experts, n)
+
+
+def _context(block: dict[str, Any], style: str) -> tuple[EditContext, list[str], list[Hint]]:
+    info = block.get("context", {})
+    fields, ignored, hints = directives(list(block.get("directives", [])), info)
+    fields.setdefault("scale", STYLES.get(style, STYLES["mutator"])[0])
+    ctx = EditContext(
+        compatible={k: list(v) for k, v in info.get("compatible", {}).items()},
+        experts=list(info.get("experts", [])),
+        num_layers=int(info.get("num_layers", 1)),
+        **fields,
+    )
+    return ctx, ignored, hints
+
+
+def _uses_avoided(source: str, ctx: EditContext) -> bool:
+    return any(
+        isinstance(lit.value, str) and lit.value in ctx.avoid_methods
+        for lit in find_literals(source).values()
+    )
+
+
+def propose(block: dict[str, Any], style: str) -> str:
+    """The reply text (rationale + fenced python) for one machine block."""
+    op = block.get("op", "mutate")
+    key = f"{block.get('seed', 0)}:{block.get('candidate', '')}:{block.get('attempt', 0)}:{style}"
+    rng = random.Random(key)
+    if op == "reflect":
+        return reflect(block)
+    ctx, ignored, hints = _context(block, style)
+    parents = block.get("parents", [])
+    if not parents:
+        return f"{NOT_AN_LLM}: no parent recipe in the prompt, so there is nothing to edit."
+    _, lo, hi = STYLES.get(style, STYLES["mutator"])
+    if op == "crossover" and len(parents) >= 2:
+        code, notes = crossover(parents[0]["recipe"], parents[1]["recipe"], ctx, rng)
+        what = f"crossover of {parents[0]['id']} (A) and {parents[1]['id']} (B)"
+    elif style == "polisher" and not _uses_avoided(parents[0]["recipe"], ctx):
+        lits = find_literals(parents[0]["recipe"])
+        result = perturb_numbers(lits, ctx, rng)
+        code, notes = (
+            (replace_literals(parents[0]["recipe"], result[0], lits), [result[1]])
+            if result
+            else (
+                parents[0]["recipe"],
+                ["nothing numeric to polish"],
+            )
+        )
+        what = f"numeric polish of {parents[0]['id']}"
+    else:
+        # A repair restarts from the parent with a different edit than the one that failed.
+        failed = (block.get("failed_recipe") or "").strip()
+        for _ in range(8):
+            code, notes = mutate(parents[0]["recipe"], ctx, rng, n_edits=rng.randint(lo, hi))
+            if op != "repair" or code.strip() != failed:
+                break
+        what = f"{'repair by re-editing' if op == 'repair' else 'mutation of'} {parents[0]['id']}"
+    if _uses_avoided(code, ctx):  # steering outranks the operator: leave an avoided method
+        lits = find_literals(code)
+        forced = switch_method(lits, ctx, rng)
+        if forced is not None:
+            code = replace_literals(code, forced[0], lits)
+            notes.append(forced[1] + " (steering: avoid)")
+    if hints:  # after the operator's edits, from the parent's values: the hint wins where they clash
+        code, hinted, missed = follow_hints(
+            code, parents[0]["recipe"], hints, ctx.experts, ctx.num_layers, rng, parents[0].get("tunables")
+        )
+        notes += [f"{n} (steering)" for n in hinted]
+        ignored += [f"{m}: no literal of this recipe sets it" for m in missed]
+    lines = [f"{NOT_AN_LLM}: {what}.", "Edits:"] + [f"- {n}" for n in notes]
+    if op == "repair" and block.get("error"):
+        lines.append(
+            f"The previous attempt failed ({block['error'].splitlines()[0][:160]}); edited the parent again."
+        )
+    if ignored:
+        lines.append("Steering I could not follow: " + "; ".join(ignored))
+    return "\n".join(lines) + f"\n\n```python\n{code.rstrip()}\n```\n"
+
+
+def reflect(block: dict[str, Any]) -> str:
+    """A templated comparison of parent and child per-task dev scores (no insight beyond arithmetic)."""
+    child = block.get("child", {})
+    parents = block.get("parents", [])
+    cdev = child.get("dev") or {}
+    if not parents or not cdev:
+        return f"{NOT_AN_LLM}: child {child.get('id', '?')} has no parent score to compare with."
+    pdev = parents[0].get("dev") or {}
+    parts = [f"{t}: {pdev.get(t, 0):.3f} -> {s:.3f}" for t, s in cdev.items() if t != "mean"]
+    delta = cdev.get("mean", 0.0) - pdev.get("mean", 0.0)
+    what = (child.get("rationale") or "edit").splitlines()[0][:120]
+    verdict = "helped" if delta > 0 else "hurt" if delta < 0 else "made no difference"
+    return (
+        f"{NOT_AN_LLM}: the change ({what}) {verdict} (dev mean {delta:+.3f}). Per task: {'; '.join(parts)}."
+    )
+
+
+class OfflineProposer(litellm.CustomLLM):  # type: ignore[misc,name-defined]
+    """litellm provider "offline": answers chat completions with rule-based recipe edits."""
+
+    def completion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Any:
+        style = model.split("/", 1)[-1]
+        text = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") == "user")
+        block = parse_machine_block(text)
+        reply = (
+            propose(block, style) if block else f"{NOT_AN_LLM}: the prompt has no machine block to act on."
+        )
+        return litellm.completion(model="openai/offline-proposer", messages=messages, mock_response=reply)
+
+    async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Any:
+        return self.completion(model, messages, *args, **kwargs)
+
+
+_INSTANCE = OfflineProposer()
+
+
+def register_offline_provider() -> None:
+    """Make `offline/...` model strings resolve to the offline proposer (idempotent)."""
+    entry = {"provider": "offline", "custom_handler": _INSTANCE}
+    if not any(e.get("provider") == "offline" for e in litellm.custom_provider_map):
+        litellm.custom_provider_map = [*litellm.custom_provider_map, entry]

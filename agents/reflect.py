@@ -1,0 +1,80 @@
+"""The reflect node: what a proposal should know before it is written (steering first, memory,
+the proposer's own reflection on its parent's change)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.context import SessionContext
+from agents.llm import LLMError, extract_rationale
+from agents.operators import NO_LLM_OPERATORS
+from agents.prompting import parent_text, system_prompt
+from agents.prompts import machine_block, render
+from agents.state import SessionState
+
+
+def llm_reflection(ctx: SessionContext, cur: dict[str, Any]) -> str:
+    """The proposer's own "why did the parent's change help or hurt" (reflect.md), once per parent.
+
+    Evolution-of-Thought style: the parent is compared with its own first parent. Its cost is
+    charged to the candidate being proposed; a failed call just leaves the reflection out.
+    """
+    parent = ctx.population.get((cur.get("parents") or [""])[0])
+    if parent is None or not parent.parents or parent.dev is None or not cur.get("proposer"):
+        return ""
+    grand = ctx.population.get(parent.parents[0])
+    key = (parent.id, cur["proposer"])
+    if grand is None or grand.dev is None:
+        return ""
+    if key not in ctx.reflections:
+        block = {
+            "op": "reflect",
+            "candidate": cur["id"],
+            "seed": ctx.cfg.seed,
+            "parents": [{"id": grand.id, "dev": grand.dev.summary()}],
+            "child": {"id": parent.id, "dev": parent.dev.summary(), "rationale": parent.rationale},
+        }
+        prompt = render(
+            "reflect",
+            parent=parent_text(ctx, grand.id),
+            child=parent_text(ctx, parent.id) + f"\n\nIts proposer's rationale: {parent.rationale[:800]}",
+            memory=cur.get("memory") or "(none)",
+            machine=machine_block(block),
+        )
+        proposer = next(p for p in ctx.cfg.proposers if p.model == cur["proposer"])
+        messages = [{"role": "system", "content": system_prompt(ctx)}, {"role": "user", "content": prompt}]
+        try:
+            reply = ctx.llm.complete(proposer, messages, seed=ctx.cfg.seed)
+        except LLMError:
+            return ""
+        cost = cur.setdefault("cost", {})
+        cost["prompt_tokens"] = cost.get("prompt_tokens", 0) + reply.prompt_tokens
+        cost["completion_tokens"] = cost.get("completion_tokens", 0) + reply.completion_tokens
+        cost["dollars"] = cost.get("dollars", 0.0) + reply.dollars
+        ctx.reflections[key] = f"Reflection on {parent.id} vs {grand.id}: {extract_rationale(reply.text)}"
+    return ctx.reflections[key]
+
+
+def make_reflect(ctx: SessionContext):  # noqa: ANN201
+    """Gather what the proposal should know: steering (top priority), memory, a reflection."""
+
+    def reflect(state: SessionState) -> dict[str, Any]:
+        cur = dict(state["current"] or {})
+        ids, texts = ctx.hooks.steering(ctx, cur)  # type: ignore[arg-type]
+        if cur.get("operator") == "cmaes" and ids:  # a polish only runs on a recipe the steering shaped
+            cur.update(steering=ids, steering_text=texts)  # the steering gate checks its points too
+            return {"current": cur}
+        if cur.get("operator") in NO_LLM_OPERATORS:  # seeds, CMA-ES polish, genome strategies
+            if ids:
+                cur["steering_ignored"] = (
+                    f"{cur.get('operator')}: no proposer reads steering (constants only)"
+                )
+            return {"current": cur}
+        cur.update(steering=ids, steering_text=texts)
+        cur["memory"] = ctx.hooks.memory(ctx, state, cur)  # type: ignore[arg-type]
+        own = llm_reflection(ctx, cur)
+        lessons = ctx.hooks.reflection(ctx, state, cur)  # type: ignore[arg-type]
+        cur["reflection"] = "\n\n".join(t for t in (own, lessons) if t)
+        return {"current": cur}
+
+    return reflect

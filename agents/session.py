@@ -1,0 +1,220 @@
+"""Running and resuming a session programmatically: what `evomerge run/resume` and the bench call.
+
+`run_session(cfg, runs_dir)` creates the run folder, takes its lock and drives the LangGraph
+graph with a SqliteSaver checkpoint inside the folder; `resume_session(run_dir)` reopens the
+same thread (thread id = run name) and continues from the last completed node. Everything
+process-local (models on the device, the LLM client, the lineage handle) is rebuilt here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from evolution.runs.config import ConfigError, RunConfig, check_paths
+from evolution.runs.folder import RunFolder, SessionLock, create_run_folder, find_run
+from evolution.steering.vocabulary import Vocabulary
+
+if TYPE_CHECKING:
+    from agents.context import SessionContext
+    from agents.hooks import SessionHooks
+    from agents.llm import LLMClient
+    from evolution.merge.plan import MergePlan
+    from evolution.runs.candidate import Candidate
+    from evolution.scoring.scores import Evaluation
+
+Ask = Callable[[dict[str, Any]], str]  # interactive feedback: payload -> answer
+
+
+@dataclass
+class SessionResult:
+    run_dir: Path
+    state: dict[str, Any]
+    stop_reason: str | None
+    interrupted: bool = False  # paused at an interactive interrupt with no `ask`
+
+
+def session_info(cfg: RunConfig, facts: Any) -> dict[str, Any]:
+    """What prompts and the offline proposer's machine block say about the run."""
+    from evolution.merge.registry import all_methods
+    from evolution.scoring.tasks import load_suite
+
+    methods = all_methods()
+    params = {n: {p.name for p in s.params} for n, s in methods.items()}
+
+    def swappable(a: str, b: str) -> bool:  # b accepts everything a's recipe may pass, same base needs
+        sa, sb = methods[a], methods[b]
+        return sa.needs_base == sb.needs_base and params[a] <= params[b] and sa.max_sources == sb.max_sources
+
+    compatible = {n: [m for m in methods if swappable(n, m)] for n in methods}
+    tasks = [t.name for t in load_suite(cfg.tasks).tasks]
+    from evolution.recipes.recipe_api.reference import recipe_reference_markdown
+
+    reference = recipe_reference_markdown()
+    layers = {m.alias: m.num_layers for m in facts.models}
+    models_text = "\n".join(
+        f"- `{a}` ({'base' if a == cfg.base else 'expert'}, {layers.get(a, '?')} layers)" for a in cfg.models
+    )
+    num_layers = max(layers.values()) if layers else 1
+    vocabulary = Vocabulary(dict(cfg.models), tuple(tasks), num_layers)
+    return {
+        "aliases": list(cfg.models),
+        "base": cfg.base,
+        "experts": cfg.experts,
+        "methods": sorted(methods),
+        "compatible": compatible,
+        "num_layers": num_layers,
+        "tasks": tasks,
+        "vocabulary": vocabulary.to_dict(),
+        "models_text": models_text,
+        "tasks_text": "\n".join(f"- `{t}`" for t in tasks),
+        "reference_text": reference,
+    }
+
+
+def default_hooks(cfg: RunConfig) -> SessionHooks:
+    """Memory and steering hooks when memory is enabled (`memory.enabled`), else steering alone."""
+    from agents.hooks import MemoryHooks, SessionHooks
+
+    return MemoryHooks() if cfg.memory.enabled else SessionHooks()
+
+
+def build_context(
+    folder: RunFolder,
+    cfg: RunConfig,
+    *,
+    evaluator: Callable[[MergePlan], Evaluation] | None = None,
+    hooks: SessionHooks | None = None,
+    interactive: bool = False,
+    on_record: Callable[[Candidate, dict[str, Any]], None] | None = None,
+    llm: LLMClient | None = None,
+) -> SessionContext:
+    from agents.context import SessionContext
+    from agents.llm import LLMClient
+    from agents.offline.proposer import register_offline_provider
+    from evolution.recipes.facts import RecipeFacts
+    from evolution.runs.lineage import Lineage
+    from evolution.scoring.evaluator import ResidentEvaluator
+
+    register_offline_provider()
+    lineage = Lineage.open_or_init(folder.lineage_dir, cfg.name)
+    facts = RecipeFacts.from_folders(cfg.models, cfg.base)
+    ctx = SessionContext(
+        cfg=cfg,
+        folder=folder,
+        lineage=lineage,
+        llm=llm or LLMClient(budget_dollars=cfg.budget.dollars),
+        evaluate=evaluator or ResidentEvaluator.for_run(cfg),
+        facts=facts,
+        info=session_info(cfg, facts),
+        hooks=hooks or default_hooks(cfg),
+        interactive=interactive,
+        on_record=on_record,
+    )
+    ctx.population = {c.id: c for c in lineage.candidates()}
+    return ctx
+
+
+def _drive(ctx: SessionContext, initial: dict[str, Any] | None, ask: Ask | None) -> SessionResult:
+    from langgraph.checkpoint.sqlite import SqliteSaver
+    from langgraph.types import Command
+
+    from agents.graph import build_graph
+
+    limit = 200 * (3 * ctx.cfg.budget.evaluations + 10) + 100
+    config = {"configurable": {"thread_id": ctx.cfg.name}, "recursion_limit": limit}
+    with SqliteSaver.from_conn_string(str(ctx.folder.checkpoint_path)) as saver:
+        graph = build_graph(ctx, saver)
+        if initial is None:
+            snap = graph.get_state(config)
+            ctx.elapsed_base = float(snap.values.get("elapsed_s", 0.0)) if snap.values else 0.0
+            ctx.llm.spent_dollars = float(snap.values.get("dollars", 0.0)) if snap.values else 0.0
+            if not snap.values:  # killed before the first checkpoint: start over
+                return _drive(ctx, initial_state(ctx.cfg), ask)
+            ctx.hooks.check(ctx, snap.values)  # memory vs lineage vs checkpoint
+            if not snap.next:  # finished earlier: continue only if the budget now allows more
+                graph.update_state(config, {"stop_reason": None}, as_node="record")
+            result = graph.invoke(None, config)
+        else:
+            result = graph.invoke(initial, config)
+        while "__interrupt__" in result:
+            if ask is None and not ctx.interactive:  # resumed without --interactive: just continue
+                result = graph.invoke(Command(resume=""), config)
+                continue
+            if ask is None:
+                return SessionResult(
+                    ctx.folder.root, dict(graph.get_state(config).values), None, interrupted=True
+                )
+            payload = result["__interrupt__"][0].value
+            result = graph.invoke(Command(resume=ask(payload)), config)
+        state = dict(graph.get_state(config).values)
+    from agents.record import write_status
+
+    write_status(ctx, state)  # the final stop reason, set by the last select
+    return SessionResult(ctx.folder.root, state, state.get("stop_reason"))
+
+
+def initial_state(cfg: RunConfig) -> dict[str, Any]:
+    from evolution.recipes.starters import starter_sources
+
+    return {
+        "run": cfg.name,
+        "counter": 0,
+        "candidates": 0,
+        "evaluations": 0,
+        "failed": 0,
+        "duplicates": 0,
+        "elapsed_s": 0.0,
+        "dollars": 0.0,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "population": [],
+        "hashes": {},
+        "seeds": starter_sources(cfg.recipes) if cfg.strategy.kind == "evomerge" else [],
+        "inner": None,
+        "strategy": {},
+        "bandit": {},
+        "best": None,
+        "current": None,
+        "stop_reason": None,
+        "feedback": [],
+        "feedback_gen": 0,
+    }
+
+
+def run_session(
+    cfg: RunConfig,
+    runs_dir: str | Path = "runs",
+    *,
+    ask: Ask | None = None,
+    interactive: bool = False,
+    **kw: Any,
+) -> SessionResult:
+    """Start a new run `runs_dir/<cfg.name>` and drive it until its budget is spent."""
+    check_paths(cfg)
+    if cfg.executor != "local":
+        raise ConfigError(f"executor: {cfg.executor!r} is not implemented yet; use 'local'")
+    folder = create_run_folder(cfg, runs_dir)
+    with SessionLock(folder):
+        ctx = build_context(folder, cfg, interactive=interactive, **kw)
+        return _drive(ctx, initial_state(cfg), ask)
+
+
+def resume_session(
+    run: str | Path,
+    runs_dir: str | Path = "runs",
+    *,
+    ask: Ask | None = None,
+    interactive: bool = False,
+    **kw: Any,
+) -> SessionResult:
+    """Continue a run from its last checkpoint (after a crash, a kill, or a raised budget)."""
+    folder = find_run(run, runs_dir)
+    with SessionLock(folder):
+        cfg = folder.config()
+        if not folder.checkpoint_path.exists():
+            raise ConfigError(f"{folder.root}: no checkpoint.sqlite; nothing to resume")
+        ctx = build_context(folder, cfg, interactive=interactive, **kw)
+        return _drive(ctx, None, ask)

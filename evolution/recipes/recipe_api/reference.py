@@ -1,0 +1,128 @@
+"""The recipe reference (Markdown) for prompts and docs, generated from the API and registry.
+
+Parent-side only (imports inspect and the registry); the sandbox never imports this module,
+and recipes cannot (only the package `recipe_api` itself is importable there).
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from evolution.recipes import recipe_api
+
+_FUNCTIONS = (
+    "uniform",
+    "per_layer",
+    "stack",
+    "layer_swap",
+    "group",
+    "src",
+    "plan",
+    "tunable",
+    "gradient",
+    "rules",
+    "span",
+    "stretch",
+    "layer_groups",
+    "group_index",
+    "depth",
+    "methods",
+)
+
+_INTRO = """\
+# Writing a merge recipe
+
+A recipe is a short Python module. Its **docstring is its rationale** (why this merge should
+work). It defines **`build()`**, which returns a plan made with the functions below. It may
+import only `recipe_api`, `math`, `itertools` and `functools`; it runs in a sandbox without
+files, network, processes, classes, dunder or private names, `eval`/`exec`/`getattr`.
+Refer to models by role: `models.base`, `models.experts`, never by literal alias. Put choices
+in UPPER_CASE module constants and numbers an optimizer may tune in `tunable(...)`.
+
+```python
+\"\"\"TIES of all experts; density is tuned.\"\"\"
+from recipe_api import models, tunable, uniform
+
+METHOD = "ties"
+DENSITY = tunable("density", 0.5, 0.1, 1.0)
+
+
+def build():
+    return uniform(METHOD, models.experts, density=DENSITY)
+```
+
+Parameter values: a number; `gradient(a, b, ...)` (interpolated over depth); or
+`rules(self_attn=..., mlp=..., default=...)` (by tensor-name substring; values may be
+gradients). Per-source parameters (marked "per source" below, e.g. `weight`, `density`) take a
+number for every source or a dict `{alias: value}`.
+"""
+
+_MODELS = """\
+## `models`: facts about this run's models
+
+- `models.base`: alias of the base model (None if there is none)
+- `models.experts`: aliases of the other models; `models.aliases`: all of them
+- `models.num_layers`: the common layer count (an error if the models differ)
+- `models[alias]`: `.role`, `.num_layers`, `.hidden_size`, `.vocab_size`, `.architecture`,
+  `.tied_embeddings`, `.layer_modules` (e.g. `self_attn.q_proj.weight`)
+- `models.layer_modules`: module names usable as `rules(...)` filters
+- `models.pick(name)`: an alias from an alias or a role token (`"base"`, `"expert0"`, `"expert1"`, ...;
+  expert indices wrap), so per-layer lists and weight dicts can be written by role
+"""
+
+
+_ERRORS = """\
+## Errors
+
+A failed recipe returns `kind`, `line`, `message` and `hint`. Kinds: `syntax` (not Python),
+`forbidden` (an import, name or operation recipes may not use), `runtime` (an exception),
+`timeout` (did not finish in time), `resources` (memory or recursion), `invalid_plan` (the plan
+names unknown methods, models, layers, or parameters outside their ranges), `output` (printed
+or returned too much).
+"""
+
+
+def _signature(name: str) -> str:
+    """`name(a: int, *, b: str = 'x') -> Plan` from the source annotations, as written."""
+    sig = inspect.signature(getattr(recipe_api, name))
+    parts: list[str] = []
+    star_done = False
+    for p in sig.parameters.values():
+        ann = f": {p.annotation}" if p.annotation is not inspect.Parameter.empty else ""
+        if p.kind is p.KEYWORD_ONLY and not star_done:
+            parts.append("*")
+            star_done = True
+        prefix = {p.VAR_POSITIONAL: "*", p.VAR_KEYWORD: "**"}.get(p.kind, "")
+        if p.kind is p.VAR_POSITIONAL:
+            star_done = True
+        default = f" = {p.default!r}" if p.default is not inspect.Parameter.empty else ""
+        parts.append(f"{prefix}{p.name}{ann}{default}")
+    ret = f" -> {sig.return_annotation}" if sig.return_annotation is not inspect.Signature.empty else ""
+    return f"{name}({', '.join(parts)}){ret}"
+
+
+def api_reference_markdown() -> str:
+    """The API part: each function's signature and docstring."""
+    lines = ["## Functions", ""]
+    for name in _FUNCTIONS:
+        doc = inspect.getdoc(getattr(recipe_api, name)) or ""
+        lines += [f"### `{_signature(name)}`", "", doc, ""]
+    return "\n".join(lines)
+
+
+def recipe_reference_markdown() -> str:
+    """Everything an author (or an LLM) needs: recipe shape, API, model facts, methods."""
+    from evolution.merge.registry import method_reference_markdown
+
+    return "\n".join(
+        [
+            _INTRO,
+            api_reference_markdown(),
+            _MODELS,
+            _ERRORS,
+            "## Merge methods (from the registry)",
+            "",
+            method_reference_markdown(),
+            "",
+        ]
+    )

@@ -1,0 +1,100 @@
+"""Run config: a full example loads, paths resolve against the YAML, typos are errors naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from evolution.runs.config import ConfigError, dump_config, load_config, parse_config
+
+FULL = """
+name: demo-1
+models:
+  base: models/base
+  math: ./models/math
+  hub: Qwen/Qwen2.5-0.5B
+base: base
+tasks: suite.yaml
+budget: {evaluations: 12, wall_time_s: 300, dollars: 0.5}
+proposers:
+  - {model: offline/mutator, weight: 2}
+  - {model: openai/gpt-4o-mini, api_base: "http://127.0.0.1:8000/v1", temperature: 0.7}
+bandit: true
+strategy: {kind: evomerge, islands: 3, migrate_every: 5, cmaes_inner: 2}
+seed: 7
+device: cpu
+dtype: float32
+executor: local
+memory: {url: "http://127.0.0.1:8001"}
+reflect_every: 3
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "models" / "base").mkdir(parents=True)
+    (tmp_path / "models" / "math").mkdir()
+    (tmp_path / "suite.yaml").write_text("tasks: []\n")
+    p = tmp_path / "run.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_full_example_resolves_paths_and_keeps_hub_ids(tmp_path: Path) -> None:
+    cfg = load_config(_write(tmp_path, FULL))
+    assert cfg.models["base"] == str((tmp_path / "models/base").resolve())
+    assert cfg.models["math"] == str((tmp_path / "models/math").resolve())
+    assert cfg.models["hub"] == "Qwen/Qwen2.5-0.5B"
+    assert cfg.tasks == str((tmp_path / "suite.yaml").resolve())
+    assert cfg.experts == ["math", "hub"]
+    assert cfg.bandit and cfg.proposers[1].api_base == "http://127.0.0.1:8000/v1"
+    assert cfg.strategy.islands == 3 and cfg.budget.dollars == 0.5 and cfg.memory.url.endswith(":8001")
+
+
+def test_dumped_config_loads_from_elsewhere_unchanged(tmp_path: Path) -> None:
+    cfg = load_config(_write(tmp_path, FULL))
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / "config.yaml").write_text(dump_config(cfg))
+    again = load_config(other / "config.yaml")
+    assert again == cfg
+
+
+@pytest.mark.parametrize(
+    ("patch", "expected"),
+    [
+        ({"budgt": 3}, "unknown key 'budgt'"),
+        ({"budget": {"evaluations": 3, "evaluatons": 4}}, "budget.evaluatons: unknown key 'evaluatons'"),
+        ({"strategy": {"kind": "genetic"}}, "strategy.kind"),
+        ({"proposers": [{"model": "gpt-4o"}]}, "must name a provider"),
+        (
+            {"proposers": [{"model": "offline/mutator", "temprature": 1}]},
+            "proposers.0.temprature: unknown key",
+        ),
+        ({"base": "nope"}, "base 'nope' is not one of models"),
+        ({"name": "bad name!"}, "name"),
+    ],
+)
+def test_config_errors_name_the_key(tmp_path: Path, patch: dict, expected: str) -> None:
+    data = yaml.safe_load(FULL)
+    data.update(patch)
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, origin="run.yaml")
+    assert str(err.value).startswith("run.yaml: ")
+    assert expected in str(err.value)
+
+
+def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(tmp_path / "absent.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_defaults_use_the_offline_proposer() -> None:
+    cfg = parse_config({"name": "x", "models": {"a": "/m/a"}, "tasks": "/s.yaml"})
+    assert [p.model for p in cfg.proposers] == ["offline/mutator"]
+    assert cfg.strategy.kind == "evomerge" and cfg.executor == "local" and cfg.budget.evaluations > 0
