@@ -8,7 +8,6 @@ The optimizer's state (its event log as JSON) lives in the graph state: ask in s
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -67,11 +66,7 @@ def strategy_proposal(
     plan = g.decode(x)
     values = g.values(x)
     op = "cmaes_ps" if ctx.cfg.strategy.kind == "cmaes" else ctx.cfg.strategy.kind
-    recipe = (
-        f'"""{op}: one point of the fixed parameter-space genome (no recipe code; the strategy\n'
-        f'proposes the plan directly). Per layer block and expert: weight and density of {g.method}."""\n\n'
-        f"GENOME = {json.dumps({k: round(v, 6) for k, v in values.items()}, indent=4)}\n"
-    )
+    recipe = g.recipe(x, title=f"{op} point #{int(cur['index']) + 1}")
     updates = {
         "operator": op,
         "recipe": recipe,

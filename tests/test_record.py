@@ -60,7 +60,7 @@ def test_a_polish_restarts_only_after_it_improved() -> None:
 
     from zoo_fixture import small_zoo_info
 
-    from agents.record import POLISH_SIGMA, _polish_again
+    from agents.tuning import POLISH_SIGMA, _polish_again
     from evolution.recipes.facts import RecipeFacts
     from evolution.recipes.starters import example_source
     from evolution.runs.candidate import Candidate, SplitScores, TaskResult
@@ -75,14 +75,17 @@ def test_a_polish_restarts_only_after_it_improved() -> None:
         return Candidate(id=cid, status="ok", recipe=src, tunables={"density": 0.5}, dev=scores, operator=op)
 
     start, better = cand("c0001", 0.1, "seed"), cand("c0002", 0.2, "cmaes")
-    strategy = SimpleNamespace(cmaes_inner=9)
+    strategy = SimpleNamespace(cmaes_inner=9, polish_share=0.5)
     ctx = SimpleNamespace(
         population={"c0001": start, "c0002": better},
         facts=facts,
-        cfg=SimpleNamespace(strategy=strategy, seed=0),
+        info={},
+        cfg=SimpleNamespace(strategy=strategy, seed=0, budget=SimpleNamespace(evaluations=100)),
     )
-    again = _polish_again(ctx, {"recipe_id": "c0001"}, {"index": 3})
+    state = {"numeric": 0}
+    again = _polish_again(ctx, state, {"recipe_id": "c0001"}, {"index": 3})
     assert again is not None and again["recipe_id"] == "c0002" and again["remaining"] == 9
     opt = TunableOptimizer.from_json(again["optimizer"])
     assert opt.sigma == POLISH_SIGMA and opt._es.popsize == 4  # 9 // 3 = 3, at least 4
-    assert _polish_again(ctx, {"recipe_id": "c0002"}, {"index": 3}) is None  # nothing better: done
+    assert _polish_again(ctx, state, {"recipe_id": "c0002"}, {"index": 3}) is None  # nothing better: done
+    assert _polish_again(ctx, {"numeric": 50}, {"recipe_id": "c0001"}, {"index": 3}) is None  # share spent

@@ -3,8 +3,9 @@
 It is NOT a language model and says so in every reply. It exists so a session runs end to end
 with no LLM service while every node takes exactly the path a real model takes: the prompt is
 rendered, sent through `litellm.completion`, and the reply (rationale + fenced code) is parsed.
-It reads the machine-readable block embedded in the prompt (parents' recipes, the run's models
-and methods, steering) and is deterministic given the run seed, the candidate id and the attempt.
+It reads the candidate as data, passed beside the prompt as litellm metadata (parents' recipes and
+tuned values, the run's models and methods, steering), and is deterministic given the run seed,
+the candidate id and the attempt.
 Styles: `mutator` (1-2 structural edits), `explorer` (bigger, 2-3 edits), `polisher` (numbers only).
 """
 
@@ -16,7 +17,6 @@ from typing import Any
 from agents.llm import litellm
 from agents.offline.edits import EditContext, crossover, mutate, perturb_numbers, switch_method
 from agents.offline.steering_edits import Hint, follow_hints, hints_from
-from agents.prompts import parse_machine_block
 from evolution.recipes.literals import find_literals, replace_literals
 
 NOT_AN_LLM = "Offline proposer (rule-based ast edits, not an LLM)"
@@ -62,7 +62,9 @@ def _context(block: dict[str, Any], style: str) -> tuple[EditContext, list[str],
     info = block.get("context", {})
     fields, ignored, hints = directives(list(block.get("directives", [])), info)
     fields.setdefault("scale", STYLES.get(style, STYLES["mutator"])[0])
+    specs = (block.get("parents") or [{}])[0].get("tunable_specs") or {}
     ctx = EditContext(
+        bounds={k: (float(v[1]), float(v[2])) for k, v in specs.items()},
         compatible={k: list(v) for k, v in info.get("compatible", {}).items()},
         experts=list(info.get("experts", [])),
         num_layers=int(info.get("num_layers", 1)),
@@ -121,7 +123,14 @@ def propose(block: dict[str, Any], style: str) -> str:
             notes.append(forced[1] + " (steering: avoid)")
     if hints:  # after the operator's edits, from the parent's values: the hint wins where they clash
         code, hinted, missed = follow_hints(
-            code, parents[0]["recipe"], hints, ctx.experts, ctx.num_layers, rng, parents[0].get("tunables")
+            code,
+            parents[0]["recipe"],
+            hints,
+            ctx.experts,
+            ctx.num_layers,
+            rng,
+            parents[0].get("tunables"),
+            ctx.bounds,
         )
         notes += [f"{n} (steering)" for n in hinted]
         ignored += [f"{m}: no literal of this recipe sets it" for m in missed]
@@ -157,11 +166,9 @@ class OfflineProposer(litellm.CustomLLM):  # type: ignore[misc,name-defined]
 
     def completion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Any:
         style = model.split("/", 1)[-1]
-        text = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") == "user")
-        block = parse_machine_block(text)
-        reply = (
-            propose(block, style) if block else f"{NOT_AN_LLM}: the prompt has no machine block to act on."
-        )
+        metadata = (kwargs.get("litellm_params") or {}).get("metadata") or {}
+        block = metadata.get("evomerge")
+        reply = propose(block, style) if block else f"{NOT_AN_LLM}: no structured input to act on."
         return litellm.completion(model="openai/offline-proposer", messages=messages, mock_response=reply)
 
     async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Any:

@@ -35,7 +35,8 @@ class Candidate(BaseModel):
     recipe: str = ""  # Python source
     plan_json: str | None = None  # canonical plan JSON, None if the recipe failed
     plan_hash: str | None = None
-    tunables: dict[str, float] = Field(default_factory=dict)
+    tunables: dict[str, float] = Field(default_factory=dict)  # the values it was evaluated with
+    tunable_specs: dict[str, list[float]] = Field(default_factory=dict)  # name -> [default, low, high]
     method_family: str = ""
     dev: SplitScores | None = None
     test: SplitScores | None = None

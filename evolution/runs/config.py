@@ -32,8 +32,16 @@ class ProposerConfig(_Strict):
     weight: float = Field(default=1.0, gt=0)
     api_base: str | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
-    max_tokens: int = Field(default=2048, gt=0)
-    timeout_s: float = Field(default=120.0, gt=0)
+    # room for a reasoning model's thinking plus a full recipe; a reply cut at this limit is
+    # detected (finish_reason "length") and sent back asking for edits or a shorter recipe
+    max_tokens: int = Field(default=16384, gt=0)
+    timeout_s: float = Field(default=300.0, gt=0)
+    max_retries: int = Field(default=3, ge=0)  # transient failures (429, 5xx, timeouts), with backoff
+    # prices in dollars per million tokens; unset: litellm's price map (an unknown model costs $0,
+    # with a warning, while its tokens are still counted)
+    input_per_mtok: float | None = Field(default=None, ge=0)
+    output_per_mtok: float | None = Field(default=None, ge=0)
+    prompt_tokens: int = Field(default=6000, ge=500)  # budget per prompt; memory and archive are trimmed
 
     @model_validator(mode="after")
     def _has_provider(self) -> ProposerConfig:
@@ -64,6 +72,13 @@ class StrategyConfig(_Strict):
     parent_sampling: Literal["weighted", "power_law"] = "weighted"
     selection_sharpness: float = Field(default=10.0, gt=0)  # weighted sampling: lower explores more
     layer_blocks: int | None = Field(default=None, ge=1)  # genome depth blocks for cmaes/random/m2n2
+    inspirations: int = Field(default=2, ge=0)  # strong archive recipes shown beside the parents
+    # a proposal whose plan has a new structure (methods, sources, layer topology) and tunables
+    # gets this many CMA-ES evaluations of its own before it competes with polished elites
+    structure_polish: int = Field(default=6, ge=0)
+    # at most this share of the evaluation budget goes to numeric points (screening and polishes);
+    # the rest is left to proposals
+    polish_share: float = Field(default=0.5, ge=0, le=1)
 
 
 class MemoryConfig(_Strict):
