@@ -2,7 +2,8 @@
 numbers.
 
 Once seeding ends, each seed with tunables is screened (`off_probes`: every weight-like tunable
-set to 0 once, which leaves a component out), then the best candidate with tunables is polished.
+set to 0 once, which leaves a component out; a third of the numeric share at most), then the best
+candidate with tunables is polished.
 Later, a new elite with tunables gets a polish of its own (`strategy.cmaes_inner` evaluations,
 restarted from its best point while it improves), and so does every proposal whose plan has a
 new *structure* (`strategy.structure_polish` evaluations, best such candidates first): a new idea
@@ -168,10 +169,12 @@ def _screen_next(
     ctx: SessionContext, state: SessionState, queue: list[str], spent: int, cur: dict[str, Any]
 ) -> dict | None:
     """Screen the next queued seed that has weight-like tunables; when none is left (or the
-    screening used a quarter of the budget), polish the best candidate with tunables."""
+    screening used its share: a third of the numeric share), polish the best candidate with
+    tunables. The rest of the numeric share is left for polishes of elites and new structures."""
     from evolution.search.cmaes import TunableOptimizer, off_probes
 
-    cap = min(ctx.cfg.budget.evaluations // 4, numeric_left(ctx, state) + spent)
+    strat = ctx.cfg.strategy
+    cap = min(int(strat.polish_share * ctx.cfg.budget.evaluations / 3), numeric_left(ctx, state) + spent)
     while queue:
         target = ctx.population.get(queue.pop(0))
         specs = bounded_specs(ctx, target) if target is not None else []
