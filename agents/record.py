@@ -103,7 +103,7 @@ def _inner_after(ctx: SessionContext, state: SessionState, c: Candidate, cur: di
     if c.operator == "cmaes" and inner:
         try:
             opt = TunableOptimizer.from_json(inner["optimizer"])
-            opt.tell(cur.get("tunable_values") or {}, c.dev_mean)
+            opt.tell(cur.get("tunable_values") or {}, c.fitness)
         except (ValueError, RuntimeError, ArithmeticError):  # a broken optimizer ends this phase
             opt = None
         left = int(inner["remaining"]) - 1
@@ -120,12 +120,12 @@ def _inner_after(ctx: SessionContext, state: SessionState, c: Candidate, cur: di
         tuned = [
             p
             for p in ctx.population.values()
-            if p.operator == "seed" and p.tunables and p.dev_mean is not None
+            if p.operator == "seed" and p.tunables and p.fitness is not None
         ]
-        tuned.sort(key=lambda p: (-(p.dev_mean or 0.0), p.id))
+        tuned.sort(key=lambda p: (-(p.fitness or 0.0), p.id))
         return _screen_next(ctx, [p.id for p in tuned], 0, cur)
-    best = (state.get("best") or {}).get("dev")
-    if c.dev_mean is not None and c.tunables and (best is None or c.dev_mean > best):
+    best = (state.get("best") or {}).get("fitness", (state.get("best") or {}).get("dev"))
+    if c.fitness is not None and c.tunables and (best is None or c.fitness > best):
         return _polish(ctx, c, cur)
     return None
 
@@ -169,9 +169,9 @@ def _best_tuned(ctx: SessionContext) -> Candidate | None:
     tuned = [
         p
         for p in ctx.population.values()
-        if p.status == "ok" and p.tunables and p.dev_mean is not None and p.operator != "migrate"
+        if p.status == "ok" and p.tunables and p.fitness is not None and p.operator != "migrate"
     ]
-    return max(tuned, key=lambda p: (p.dev_mean or 0.0, -int(p.id[1:])), default=None)
+    return max(tuned, key=lambda p: (p.fitness or 0.0, -int(p.id[1:])), default=None)
 
 
 def _polish_again(ctx: SessionContext, inner: dict[str, Any], cur: dict[str, Any]) -> dict | None:
@@ -179,7 +179,7 @@ def _polish_again(ctx: SessionContext, inner: dict[str, Any], cur: dict[str, Any
     covariance, as CMA-ES restarts do); one that found nothing better ends the inner loop."""
     start = ctx.population.get(inner.get("recipe_id", ""))
     best = _best_tuned(ctx)
-    if start is None or best is None or start.dev_mean is None or not (best.dev_mean or 0.0) > start.dev_mean:
+    if start is None or best is None or start.fitness is None or not (best.fitness or 0.0) > start.fitness:
         return None
     return _polish(ctx, best, cur)
 
@@ -279,20 +279,21 @@ def make_record(ctx: SessionContext):  # noqa: ANN201
 
             update["strategy"] = strategy_tell(ctx, state, cur, c.dev if c.status == "ok" else None)
         best = state.get("best")
-        if c.dev_mean is not None and (best is None or c.dev_mean > best["dev"]):
+        if c.fitness is not None and (best is None or c.fitness > best.get("fitness", best["dev"])):
             best = {
                 "id": c.id,
                 "dev": c.dev_mean,
+                "fitness": c.fitness,
                 "test": c.test.mean if c.test else None,
                 "commit": c.commit,
             }
         update["best"] = best
         if c.proposer and len(ctx.cfg.proposers) > 1:
             parent_dev = max(
-                (ctx.population[p].dev_mean or 0.0 for p in c.parents if p in ctx.population), default=None
+                (ctx.population[p].fitness or 0.0 for p in c.parents if p in ctx.population), default=None
             )
             bandit = ProposerBandit.from_json([p.model for p in ctx.cfg.proposers], state.get("bandit"))
-            bandit.update(c.proposer, improvement_reward(c.dev_mean, parent_dev), c.cost.dollars)
+            bandit.update(c.proposer, improvement_reward(c.fitness, parent_dev), c.cost.dollars)
             update["bandit"] = bandit.to_json()
         write_status(ctx, {**state, **update}, c)
         if ctx.on_record is not None:

@@ -79,7 +79,7 @@ class SessionState(TypedDict, total=False):
     inner: dict[str, Any] | None  # CMA-ES polish of one recipe: {recipe_id, remaining, optimizer}
     strategy: dict[str, Any]  # strategy state (JSON)
     bandit: dict[str, Any]
-    best: dict[str, Any] | None  # {id, dev, test, commit}
+    best: dict[str, Any] | None  # {id, dev, fitness, test, commit}
     current: Current | None
     stop_reason: str | None
     feedback: list[str]
