@@ -64,7 +64,7 @@ def inspirations(ctx: SessionContext, cur: Current, k: int) -> list[str]:
         for c in ctx.scored()
         if c.id not in parents and c.plan_hash not in hashes and c.operator not in ("cmaes", "migrate")
     ]
-    pool.sort(key=lambda c: (-(c.dev_mean or 0.0), c.id))
+    pool.sort(key=lambda c: (-(c.fitness or 0.0), c.id))
     chosen, families = [], set()
     for c in pool:
         if c.method_family not in families:

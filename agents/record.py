@@ -155,20 +155,21 @@ def make_record(ctx: SessionContext):  # noqa: ANN201
 
             update["strategy"] = strategy_tell(ctx, state, cur, c.dev if c.status == "ok" else None)
         best = state.get("best")
-        if c.dev_mean is not None and (best is None or c.dev_mean > best["dev"]):
+        if c.fitness is not None and (best is None or c.fitness > best.get("fitness", best["dev"])):
             best = {
                 "id": c.id,
                 "dev": c.dev_mean,
+                "fitness": c.fitness,
                 "test": c.test.mean if c.test else None,
                 "commit": c.commit,
             }
         update["best"] = best
         if c.proposer and len(ctx.cfg.proposers) > 1:
             parent_dev = max(
-                (ctx.population[p].dev_mean or 0.0 for p in c.parents if p in ctx.population), default=None
+                (ctx.population[p].fitness or 0.0 for p in c.parents if p in ctx.population), default=None
             )
             bandit = ProposerBandit.from_json([p.model for p in ctx.cfg.proposers], state.get("bandit"))
-            bandit.update(c.proposer, improvement_reward(c.dev_mean, parent_dev), c.cost.dollars)
+            bandit.update(c.proposer, improvement_reward(c.fitness, parent_dev), c.cost.dollars)
             update["bandit"] = bandit.to_json()
         write_status(ctx, {**state, **update}, c)
         if ctx.on_record is not None:

@@ -83,7 +83,7 @@ class SessionState(TypedDict, total=False):
     numeric: int  # evaluations spent on screening and polish points
     strategy: dict[str, Any]  # strategy state (JSON)
     bandit: dict[str, Any]
-    best: dict[str, Any] | None  # {id, dev, test, commit}
+    best: dict[str, Any] | None  # {id, dev, fitness, test, commit}
     current: Current | None
     stop_reason: str | None
     feedback: list[str]

@@ -14,6 +14,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from evolution.scoring.objective import Objective
+
 StrategyKind = Literal["evomerge", "cmaes", "random", "m2n2"]
 
 
@@ -105,6 +107,7 @@ class RunConfig(_Strict):
     executor: Literal["local", "ray"] = "local"
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
     reflect_every: int = Field(default=5, ge=1)
+    objective: Objective | None = None  # fitness over task scores; None: the mean of dev scores
 
     @model_validator(mode="after")
     def _base_known(self) -> RunConfig:
@@ -182,6 +185,14 @@ def check_paths(cfg: RunConfig) -> None:
             raise ConfigError(f"models.{alias}: no such folder {ref}")
     if not Path(cfg.tasks).exists():
         raise ConfigError(f"tasks: no such suite file {cfg.tasks}")
+    if cfg.objective is not None:
+        from evolution.scoring.objective import check_tasks
+        from evolution.scoring.tasks import load_suite
+
+        try:
+            check_tasks(cfg.objective, load_suite(cfg.tasks).names)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
     for r in cfg.recipes:
         if not Path(r).exists():
             raise ConfigError(f"recipes: no such file or folder {r}")

@@ -4,7 +4,8 @@ Why weighted: pure elitism collapses diversity, uniform sampling wastes evaluati
 ShinkaEvolve's weighted sampling balances both: a sigmoid of the fitness rank (exploit)
 times a novelty bonus 1/(1 + children) that penalises parents already expanded (explore).
 Power-law sampling (OpenEvolve/Shinka) takes p ∝ rank^-alpha with rank 1 the best.
-Only `dev` scores are used; `test` never enters selection.
+Only `dev` scores are used, through `Candidate.fitness` (the run objective, or the dev mean
+without one); `test` never enters selection.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ Method = Literal["weighted", "power_law", "uniform", "best"]
 
 def eligible(pop: Sequence[Candidate], island: int | None = None) -> list[Candidate]:
     """Candidates that can be parents: status ok with a dev score (of one island if given)."""
-    return [c for c in pop if c.dev_mean is not None and (island is None or c.island == island)]
+    return [c for c in pop if c.fitness is not None and (island is None or c.island == island)]
 
 
 def children_counts(pop: Sequence[Candidate]) -> Counter[str]:
@@ -62,7 +63,7 @@ def parent_weights(
     n = len(candidates)
     if n == 0:
         return np.zeros(0)
-    scores = np.array([c.dev_mean for c in candidates], dtype=float)
+    scores = np.array([c.fitness for c in candidates], dtype=float)
     ranks = _ranks(scores)
     if method == "weighted":
         q = 1.0 - (ranks - 1) / max(n - 1, 1)
