@@ -85,11 +85,15 @@ def numeric_left(ctx: SessionContext, state: SessionState, spent_now: int = 0) -
 
 
 def is_new_structure(ctx: SessionContext, c: Candidate) -> bool:
-    """A proposal whose plan differs from its first parent's in more than numbers."""
+    """A promising proposal whose plan differs from its first parent's in more than numbers
+    (promising: at least half its parent's fitness untuned; a structure that scores nothing is
+    not worth a polish)."""
     from evolution.merge.plan import MergePlan
 
     parent = ctx.population.get(c.parents[0]) if c.parents else None
     if c.operator not in ("mutate", "crossover") or c.status != "ok" or not c.tunables or parent is None:
+        return False
+    if not (c.fitness or 0.0) > 0.0 or (c.fitness or 0.0) < 0.5 * (parent.fitness or 0.0):
         return False
     if not c.plan_json or not parent.plan_json:
         return False
