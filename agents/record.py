@@ -179,6 +179,20 @@ def make_record(ctx: SessionContext):  # noqa: ANN201
     return record
 
 
+def _front(ctx: SessionContext) -> list[dict[str, Any]]:
+    """The Pareto front over per-task dev scores (for `evomerge status`, export and plots)."""
+    from evolution.search.pareto import pareto_front
+
+    tasks = list(ctx.info.get("tasks", []))
+    if len(tasks) < 2:
+        return []
+    front = pareto_front(list(ctx.population.values()), tasks)
+    return [
+        {"id": c.id, "dev": c.dev.summary() if c.dev else {}, "test": c.test.summary() if c.test else {}}
+        for c in front
+    ]
+
+
 def write_status(ctx: SessionContext, state: dict[str, Any], last: Candidate | None = None) -> None:
     """RUN/status.json: what `evomerge status` and live views read without opening the checkpoint."""
     best = state.get("best")
@@ -208,6 +222,7 @@ def write_status(ctx: SessionContext, state: dict[str, Any], last: Candidate | N
                 "completion_tokens": state.get("completion_tokens", 0),
             },
             "proposers": ctx.llm.usage(),
+            "front": _front(ctx),
             "unpriced_models": ctx.llm.unpriced,
             "elapsed_s": round(float(state.get("elapsed_s", 0.0)), 2),
             "budget": {"evaluations": b.evaluations, "wall_time_s": b.wall_time_s, "dollars": b.dollars},

@@ -71,7 +71,7 @@ class StrategyConfig(_Strict):
     crossover_rate: float = Field(default=0.3, ge=0, le=1)
     repair_attempts: int = Field(default=2, ge=0)
     novelty_retries: int = Field(default=2, ge=0)
-    parent_sampling: Literal["weighted", "power_law"] = "weighted"
+    parent_sampling: Literal["weighted", "power_law", "pareto"] = "weighted"  # pareto: NSGA-II over tasks
     selection_sharpness: float = Field(default=10.0, gt=0)  # weighted sampling: lower explores more
     layer_blocks: int | None = Field(default=None, ge=1)  # genome depth blocks for cmaes/random/m2n2
     inspirations: int = Field(default=2, ge=0)  # strong archive recipes shown beside the parents
