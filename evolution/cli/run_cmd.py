@@ -150,9 +150,7 @@ def register(app: typer.Typer) -> None:
                 f"{u['completion_tokens']} completion tokens, ${u['dollars']:.4f}{price}"
             )
         if s["front"]:
-            print(
-                f"Pareto front over the dev tasks ({len(s['front'])}; export one with --candidate ID):"
-            )
+            print(f"Pareto front over the dev tasks ({len(s['front'])}; export one with --candidate ID):")
             for f in s["front"]:
                 scores = ", ".join(f"{k} {v:.3f}" for k, v in f["dev"].items())
                 print(f"  {f['id']}: {scores}")

@@ -60,6 +60,16 @@ class BudgetConfig(_Strict):
     dollars: float | None = Field(default=None, ge=0)
 
 
+class CascadeConfig(_Strict):
+    """Score proposals on an informative subset of dev first; the rest only if they could still
+    reach the elite (`evolution/scoring/cascade.py`)."""
+
+    enabled: bool = False
+    share: float = Field(default=0.25, gt=0, lt=1)  # of each dev task's items, scored first
+    min_items: int = Field(default=16, ge=1)
+    tolerance: float = Field(default=0.1, ge=0)  # go on unless the subset fitness is this far below the elite's
+
+
 class StrategyConfig(_Strict):
     """Search settings. `evomerge` is LLM/offline-proposer code evolution; the others are comparisons."""
 
@@ -81,6 +91,7 @@ class StrategyConfig(_Strict):
     # at most this share of the evaluation budget goes to numeric points (screening and polishes);
     # the rest is left to proposals
     polish_share: float = Field(default=0.5, ge=0, le=1)
+    cascade: CascadeConfig = Field(default_factory=CascadeConfig)
 
 
 class MemoryConfig(_Strict):
