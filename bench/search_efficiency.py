@@ -1,17 +1,24 @@
-"""Search efficiency at equal budget: the evomerge loop vs plain CMA-ES vs random search vs M2N2.
+"""Search efficiency at equal budget: the evomerge loop (and its Pareto and cascade variants) vs
+plain CMA-ES over two fixed genomes vs random search vs M2N2, on one or more zoos.
 
-Same zoo, same evaluator (in-memory merge + dev scoring, test scored for the report only), same
-number of evaluations per run, several seeds. Prints best-dev-so-far after 25/50/100/150
-evaluations, the test score of each run's final best (chosen by dev), how many evaluations the
-evomerge loop needed to reach plain CMA-ES's final dev, and writes curves to a PNG.
+Same evaluator for everyone (the product's `ResidentEvaluator`: in-memory merge, dev scored per
+evaluation, test scored only for each run's final dev-best), same number of evaluations, the same
+objective (`--objective`: the dev mean, or keep_skills: every task at least half its expert's
+score, which the peers then optimize too). Prints best-fitness-so-far after 25/50/100/150
+evaluations, the test of each run's final best, how many evaluations and seconds each strategy
+needs to reach each peer's final dev fitness (means over zoos x seeds), whether the final best
+keeps every skill (each task's test >= half its expert's test), and writes curves to a PNG.
 
-    python bench/search_efficiency.py --zoo zoo/s0                      # full: 150 evals x 3 seeds
+    python bench/search_efficiency.py --zoo z1 z2 z3 --seeds 0 1            # 150 evals each
+    python bench/search_efficiency.py --zoo z1 --objective keep_skills --strategies evomerge cmaes_ta
     python bench/search_efficiency.py --zoo /tmp/z --small --evals 12 --seeds 0   # smoke test
 
-Baselines search a fixed genome (per-layer DARE-TIES weight and density per expert, Sakana PS /
-mergekit-evolve style); the evomerge loop is `agents.session.run_session` with its config's
-proposers (the offline proposer by default). Only evaluated candidates count (not migrants,
-duplicates or recipes that failed before merging).
+Genomes (Sakana PS / mergekit-evolve): `cmaes` searches per-layer DARE-TIES weight and density per
+expert, `cmaes_ta` per-layer task-arithmetic weights (mergekit-evolve's default). The evomerge loop
+is `agents.session.run_session` with its config's proposers (the offline proposer by default);
+`evomerge_pareto` samples parents by NSGA-II over the per-task dev scores, `evomerge_cascade`
+scores proposals on an informative dev subset first. A cascade-stopped candidate counts as an
+evaluation (it is one, a cheaper one): the cascade's gain shows in seconds, not in evaluations.
 """
 
 from __future__ import annotations
@@ -28,160 +35,173 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS = (25, 50, 100, 150)
-STRATEGIES = ("evomerge", "cmaes", "random", "m2n2")
+LOOPS = ("evomerge", "evomerge_pareto", "evomerge_cascade")
+GENOMES = ("cmaes", "cmaes_ta", "random", "m2n2")
+STRATEGIES = LOOPS + GENOMES
+PEERS = ("evomerge", "cmaes", "cmaes_ta")  # the finals others are measured against
 
 
-def concat_items(split: Any) -> list[float]:
-    """Per-item dev scores of all tasks (sorted by name), M2N2's resource vector."""
-    return [v for name in sorted(split.tasks) for v in split.tasks[name].per_item]
+def fitness_of(split: Any) -> float:
+    return float(split.fitness if split.fitness is not None else split.mean)
 
 
-class Evals:
-    """One resident merger and suite for every strategy and seed; logs seconds per evaluation.
+def make_evaluator(cfg: Any, objective: Any) -> Any:
+    """The product's evaluator, logging every evaluation and leaving test out of it (scored for
+    the final best only, as for the genome baselines: the same cost per evaluation for all)."""
+    from evolution.scoring.evaluator import ResidentEvaluator
+    from evolution.scoring.scores import SplitScores
 
-    Baselines score dev only per evaluation (test of the final best once, not counted); the
-    session calls it as its evaluator and gets (dev, test, timings) like ResidentEvaluator.
-    """
+    class BenchEvaluator(ResidentEvaluator):
+        def start(self) -> None:
+            self.log: list[tuple[float, float | None]] = []  # (seconds since start, dev fitness | stopped)
+            self.best: tuple[float, Any] = (-math.inf, None)
+            self.t0 = time.perf_counter()
 
-    def __init__(self, cfg: Any) -> None:
-        self.cfg = cfg
-        self._merger: Any = None
-        self._suite: Any = None
-        self.seconds: list[float] = []
+        def _score(self, model: Any, split: str, suite: Any, profile: Any) -> Any:
+            if split == "test" and not getattr(self, "with_test", False):
+                return SplitScores()
+            return super()._score(model, split, suite, profile)
 
-    def _score(self, plan: Any, split: str) -> Any:
-        from evolution.scoring.scorer import score_model
+        def __call__(self, plan: Any, profile: Any = None, cascade: Any = None) -> Any:
+            dev, test, timings = super().__call__(plan, profile, cascade)
+            fit = fitness_of(dev) if test is not None else None
+            self.log.append((time.perf_counter() - self.t0, fit))
+            if fit is not None and fit > self.best[0]:
+                self.best = (fit, plan)
+            return dev, test, timings
 
-        if self._merger is None:
-            from evolution.merge.materialize_memory import ResidentMerger
-            from evolution.scoring.tasks import load_suite
+        def test_of(self, plan: Any) -> Any:
+            self.with_test = True
+            try:
+                return self._fitness(self._score(self._merger.materialize(plan), "test", self._suite, None))
+            finally:
+                self.with_test = False
 
-            self._merger = ResidentMerger.from_paths(
-                self.cfg.models, self.cfg.base, device=self.cfg.device, dtype=self.cfg.dtype
-            )
-            self._suite = load_suite(self.cfg.tasks)
-        model = self._merger.materialize(plan)
-        return score_model(model, self._merger.tokenizer, self._suite, split, seed=self.cfg.seed)
+        def source_tests(self) -> dict[str, Any]:
+            """Each source model alone on test (each task's expert, for "keeps every skill")."""
+            from evolution.scoring.baselines import uniform_plan
 
-    def dev(self, plan: Any) -> Any:
-        t = time.perf_counter()
-        out = self._score(plan, "dev")
-        self.seconds.append(time.perf_counter() - t)
-        return out
+            c = self.model_config()
+            n, tied = int(c.num_hidden_layers), bool(getattr(c, "tie_word_embeddings", False))
+            return {a: self.test_of(uniform_plan("linear", [a], None, n, tied)) for a in self.models}
 
-    def test(self, plan: Any) -> float:
-        return float(self._score(plan, "test").mean)
-
-    def __call__(self, plan: Any) -> tuple[Any, Any, dict[str, float]]:
-        """The session's evaluator. Test is left empty here (it never selects) and scored
-        afterwards for the final best only, as for the baselines: the same cost per evaluation."""
-        from evolution.runs.candidate import SplitScores
-
-        t = time.perf_counter()
-        dev = self.dev(plan)
-        return dev, SplitScores(), {"bench_eval_s": time.perf_counter() - t}
+    ev = BenchEvaluator(cfg.models, cfg.base, cfg.tasks, device=cfg.device, dtype=cfg.dtype, seed=cfg.seed)
+    ev.objective = objective
+    ev.load()
+    ev.source_scores()  # scored once, before any run's clock starts
+    return ev
 
 
-def genome_for(cfg: Any, blocks: int | None) -> Any:
+def run_genome(kind: str, cfg: Any, ev: Any, budget: int, seed: int) -> None:
+    """Drive one genome strategy for `budget` evaluations through the shared evaluator."""
     from evolution.merge.modelio import open_model
+    from evolution.search.cmaes import TunableOptimizer
+    from evolution.search.m2n2 import M2N2Search
     from evolution.search.ps_genome import Genome
+    from evolution.search.random_search import RandomSearch
 
     base = open_model(cfg.models[cfg.base])
-    return Genome(
+    ta = kind == "cmaes_ta"
+    g = Genome(
         experts=tuple(cfg.experts),
         base=cfg.base,
         num_layers=base.num_layers(),
         tied=base.tied_embeddings(),
-        layer_blocks=blocks,
-        seed=cfg.seed,
+        seed=seed,
+        method="task_arithmetic" if ta else "dare_ties",
+        genes=("weight",) if ta else ("weight", "density"),
     )
+    if kind in ("cmaes", "cmaes_ta"):
+        search: Any = TunableOptimizer(g.names, g.x0, g.lows, g.highs, sigma=0.3, seed=seed)
+    elif kind == "random":
+        search = RandomSearch(g.lows, g.highs, seed=seed)
+    else:
+        initial = [g.expert_vector(e) for e in g.experts]
+        search = M2N2Search(g.lows, g.highs, g.gene_depth(), archive_size=12, seed=seed, initial=initial)
+    while len(ev.log) < budget:
+        x = search.ask()
+        dev, _, _ = ev(g.decode(x))
+        if kind == "m2n2":
+            search.tell(x, fitness_of(dev), [v for n in sorted(dev.tasks) for v in dev.tasks[n].per_item])
+        elif kind != "random":
+            search.tell(x, fitness_of(dev))
 
 
-def run_baseline(kind: str, cfg: Any, evals: Evals, budget: int, seed: int, blocks: int | None) -> dict:
-    """Drive one genome strategy for `budget` evaluations: dev means in order + final-best test."""
-    from evolution.search.cmaes import TunableOptimizer
-    from evolution.search.m2n2 import M2N2Search
-    from evolution.search.random_search import RandomSearch
-
-    g = genome_for(cfg, blocks)
-    devs: list[float] = []
-    best: tuple[float, Any] = (-math.inf, None)
-    opt = TunableOptimizer(g.names, g.x0, g.lows, g.highs, sigma=0.3, seed=seed)
-    rs = RandomSearch(g.lows, g.highs, seed=seed)
-    initial = [g.expert_vector(e) for e in g.experts]
-    m2 = M2N2Search(g.lows, g.highs, g.gene_depth(), archive_size=12, seed=seed, initial=initial)
-    while len(devs) < budget:
-        x: Any = {"cmaes": opt, "random": rs, "m2n2": m2}[kind].ask()
-        plan = g.decode(x)
-        dev = evals.dev(plan)
-        if kind == "cmaes":
-            opt.tell(x, dev.mean)
-        elif kind == "m2n2":
-            m2.tell(x, dev.mean, concat_items(dev))
-        devs.append(dev.mean)
-        if dev.mean > best[0]:
-            best = (dev.mean, plan)
-    return {"dev": devs, "test": evals.test(best[1])}
-
-
-def run_evomerge(cfg: Any, evals: Evals, budget: int, seed: int, runs_dir: Path) -> dict:
-    """One session of the product's loop; evaluated candidates read back from its lineage."""
+def run_loop(kind: str, cfg: Any, ev: Any, budget: int, seed: int, runs_dir: Path) -> str:
+    """One session of the product's loop (with the variant's strategy settings)."""
     from agents.session import run_session
-    from evolution.merge.plan import MergePlan
     from evolution.runs.config import BudgetConfig
-    from evolution.runs.folder import RunFolder
-    from evolution.runs.lineage import Lineage
 
-    name = f"bench-evomerge-s{seed}-{int(time.time())}"
-    run_cfg = cfg.model_copy(update={"name": name, "seed": seed, "budget": BudgetConfig(evaluations=budget)})
-    result = run_session(run_cfg, runs_dir, evaluator=evals)
-    lin = Lineage.open_or_init(RunFolder(Path(result.run_dir)).lineage_dir, name)
-    done = [c for c in lin.candidates() if c.status == "ok" and c.dev is not None and c.operator != "migrate"]
-    done = done[:budget]
-    best = max(done, key=lambda c: c.dev_mean or 0.0, default=None)  # first max = earliest
-    test = evals.test(MergePlan.from_json(best.plan_json)) if best and best.plan_json else math.nan
-    return {"dev": [c.dev_mean for c in done], "test": test, "run": str(result.run_dir)}
-
-
-def best_so_far(devs: list[float]) -> np.ndarray:
-    return np.maximum.accumulate(np.array(devs, dtype=float)) if devs else np.zeros(0)
+    strategy = cfg.strategy
+    if kind == "evomerge_pareto":
+        strategy = strategy.model_copy(update={"parent_sampling": "pareto"})
+    elif kind == "evomerge_cascade":
+        cascade = strategy.cascade.model_copy(update={"enabled": True})
+        strategy = strategy.model_copy(update={"cascade": cascade})
+    name = f"bench-{kind}-s{seed}-{int(time.time())}"
+    run_cfg = cfg.model_copy(
+        update={"name": name, "seed": seed, "budget": BudgetConfig(evaluations=budget), "strategy": strategy}
+    )
+    return str(run_session(run_cfg, runs_dir, evaluator=ev).run_dir)
 
 
-def at(curve: np.ndarray, n: int) -> float:
-    return float(curve[n - 1]) if len(curve) >= n else math.nan
+def curve(run: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Best fitness so far after each evaluation (stopped ones carry the best on), and the seconds."""
+    fits = np.array([-math.inf if f is None else f for f in run["fit"]], dtype=float)
+    return np.maximum.accumulate(fits), np.array(run["t"], dtype=float)
 
 
-def evals_to_reach(curve: np.ndarray, target: float) -> int | None:
-    hit = np.nonzero(curve >= target - 1e-12)[0]
-    return int(hit[0]) + 1 if len(hit) else None
+def to_reach(run: dict, target: float) -> tuple[int | None, float | None]:
+    best, t = curve(run)
+    hit = np.nonzero(best >= target - 1e-12)[0]
+    return (int(hit[0]) + 1, float(t[hit[0]])) if len(hit) else (None, None)
+
+
+def keeps_skills(run: dict, fraction: float = 0.5) -> tuple[bool, float]:
+    ratios = [run["test_tasks"][t] / e for t, e in run["expert_test"].items() if e > 0]
+    return (min(ratios) >= fraction if ratios else False), (min(ratios) if ratios else math.nan)
 
 
 def report(results: dict[str, dict[str, dict]], budget: int) -> list[str]:
     marks = sorted({c for c in CHECKPOINTS if c <= budget} | {budget})
     cols = " ".join(f"{'@' + str(m):>7}" for m in marks)
     lines = [
-        "best dev mean so far after N evaluations; test = test mean of the final dev-best (report only)",
-        f"{'strategy':<10} {'seed':>4} {cols} {'test':>7} {'evals':>5}",
+        "best dev fitness so far after N evaluations; test: the final dev-best's test fitness (report only);",
+        "skills = min over tasks of (final best's test / the task's expert's test)",
+        f"{'strategy':<17} {'run':>8} {cols} {'test':>7} {'skills':>6} {'secs':>6}",
     ]
-    for kind, by_seed in results.items():
+    for kind, runs in results.items():
         rows = []
-        for seed, run in sorted(by_seed.items()):
-            curve = best_so_far(run["dev"])
-            row = [at(curve, m) for m in marks] + [run["test"]]
+        for key, run in sorted(runs.items()):
+            best, _ = curve(run)
+            row = [float(best[m - 1]) if len(best) >= m else math.nan for m in marks]
+            row += [run["test"], keeps_skills(run)[1], run["t"][-1] if run["t"] else math.nan]
             rows.append(row)
-            lines.append(
-                f"{kind:<10} {seed:>4} " + " ".join(f"{v:7.4f}" for v in row) + f" {len(run['dev']):>5}"
-            )
+            cells = " ".join(f"{v:7.4f}" for v in row[:-1])
+            lines.append(f"{kind:<17} {key:>8} {cells} {row[-1]:6.0f}")
         if len(rows) > 1:
             mean = np.nanmean(np.array(rows, dtype=float), axis=0)
-            lines.append(f"{kind:<10} {'mean':>4} " + " ".join(f"{v:7.4f}" for v in mean))
-    if results.get("evomerge") and results.get("cmaes"):
-        lines.append("")
-        for seed in sorted(set(results["evomerge"]) & set(results["cmaes"])):
-            target = float(best_so_far(results["cmaes"][seed]["dev"])[-1])
-            n = evals_to_reach(best_so_far(results["evomerge"][seed]["dev"]), target)
-            got = f"{n} evaluations ({n / budget:.0%} of the budget)" if n else "not reached"
-            lines.append(f"seed {seed}: evomerge reaches plain CMA-ES's final dev {target:.4f} in {got}")
+            cells = " ".join(f"{v:7.4f}" for v in mean[:-1])
+            lines.append(f"{kind:<17} {'mean':>8} {cells} {mean[-1]:6.0f}")
+        kept = sum(keeps_skills(r)[0] for r in runs.values())
+        lines.append(f"{kind:<17} keeps every skill (>= 1/2 its expert on test) in {kept}/{len(runs)} runs")
+    lines += ["", "to reach a peer's final dev fitness (same zoo and seed): mean evaluations and seconds"]
+    for kind, runs in results.items():
+        for peer in PEERS:
+            if peer == kind or peer not in results:
+                continue
+            pairs = [(run, results[peer][k]) for k, run in runs.items() if k in results[peer]]
+            hits = [to_reach(run, max(f for f in other["fit"] if f is not None)) for run, other in pairs]
+            got = [(n, s) for n, s in hits if n is not None]
+            if not pairs:
+                continue
+            n_mean = np.mean([n for n, _ in got]) if got else math.nan
+            s_mean = np.mean([s for _, s in got]) if got else math.nan
+            peer_s = np.mean([other["t"][-1] for _, other in pairs])
+            lines.append(
+                f"{kind:<17} -> {peer:<9} final: {n_mean:6.1f} evals, {s_mean:6.0f} s"
+                f" (the peer's whole run: {budget} evals, {peer_s:.0f} s); reached in {len(got)}/{len(pairs)}"
+            )
     return lines
 
 
@@ -191,22 +211,23 @@ def plot(results: dict[str, dict[str, dict]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for kind, by_seed in results.items():
-        curves = [best_so_far(run["dev"]) for run in by_seed.values() if run["dev"]]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for kind, runs in results.items():
+        curves = [curve(r) for r in runs.values() if r["fit"]]
         if not curves:
             continue
-        n = min(len(c) for c in curves)
-        arr = np.array([c[:n] for c in curves])
-        xs = np.arange(1, n + 1)
-        ax.plot(xs, arr.mean(axis=0), label=f"{kind} (mean of {len(curves)} seeds)")
-        ax.fill_between(xs, arr.min(axis=0), arr.max(axis=0), alpha=0.15)
-    ax.set_xlabel("evaluations")
-    ax.set_ylabel("best dev mean so far")
-    ax.set_title("Search efficiency at equal budget (band: min-max over seeds)")
-    ax.grid(alpha=0.3)
-    if ax.lines:
-        ax.legend()
+        n = min(len(c[0]) for c in curves)
+        arr = np.array([c[0][:n] for c in curves])
+        arr[~np.isfinite(arr)] = np.nan
+        axes[0].plot(np.arange(1, n + 1), np.nanmean(arr, axis=0), label=f"{kind} ({len(curves)} runs)")
+        axes[1].plot(np.nanmean([c[1][:n] for c in curves], axis=0), np.nanmean(arr, axis=0), label=kind)
+    for ax, xl in zip(axes, ("evaluations", "seconds (mean over runs)"), strict=True):
+        ax.set_xlabel(xl)
+        ax.set_ylabel("best dev fitness so far (mean over runs)")
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=8)
+    fig.suptitle("Search efficiency at equal budget")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -224,64 +245,71 @@ def load_or_build(zoo: Path, small: bool) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from evolution.scoring.objective import Objective
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--zoo", type=Path, default=ROOT / "zoo" / "s0", help="zoo folder (built if absent)")
-    ap.add_argument("--small", action="store_true", help="build the small zoo if absent (plumbing only)")
+    ap.add_argument("--zoo", type=Path, nargs="+", default=[ROOT / "zoo" / "s0"], help="zoo folders")
+    ap.add_argument("--small", action="store_true", help="build a small zoo if absent (plumbing only)")
     ap.add_argument("--evals", type=int, default=150)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
-    ap.add_argument("--layer-blocks", type=int, default=None, help="genome depth blocks (default: per layer)")
+    ap.add_argument("--objective", choices=("mean", "keep_skills"), default="mean")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "search_efficiency")
     ap.add_argument("--no-memory", action="store_true", help="evomerge loop without the Chroma memory")
     ap.add_argument("--fresh", action="store_true", help="ignore runs already in OUT/results.json")
     args = ap.parse_args(argv)
 
-    cfg = load_or_build(args.zoo, args.small)
-    if args.no_memory:
-        cfg = cfg.model_copy(update={"memory": cfg.memory.model_copy(update={"enabled": False})})
-    args.out.mkdir(parents=True, exist_ok=True)
-    store = args.out / "results.json"
+    objective = Objective(kind="keep_skills") if args.objective == "keep_skills" else None
+    out = args.out / args.objective
+    out.mkdir(parents=True, exist_ok=True)
+    store = out / "results.json"
     saved = json.loads(store.read_text()) if store.exists() and not args.fresh else {}
-    if saved.get("evals") != args.evals or saved.get("zoo") != str(args.zoo.resolve()):
-        saved = {}
-    results: dict[str, dict[str, dict]] = saved.get("results", {})
-    evals = Evals(cfg)
-    runs_dir = args.out / "runs"
-    for seed in args.seeds:
-        for kind in args.strategies:
-            if str(seed) in results.get(kind, {}):
-                continue  # done in an earlier invocation (same zoo and budget)
-            t0, n0 = time.perf_counter(), len(evals.seconds)
-            scfg = cfg.model_copy(update={"seed": seed})
-            if kind == "evomerge":
-                run = run_evomerge(scfg, evals, args.evals, seed, runs_dir)
-            else:
-                run = run_baseline(kind, scfg, evals, args.evals, seed, args.layer_blocks)
-            run["seconds"] = time.perf_counter() - t0
-            results.setdefault(kind, {})[str(seed)] = run
-            best = max(run["dev"], default=math.nan)
-            print(
-                f"{kind:<9} seed {seed}: {len(run['dev'])} evals ({len(evals.seconds) - n0} dev scorings),"
-                f" best dev {best:.4f}, test of best {run['test']:.4f}, {run['seconds']:.0f} s",
-                flush=True,
-            )
-            blob = {"zoo": str(args.zoo.resolve()), "evals": args.evals, "results": results}
-            store.write_text(json.dumps(blob, indent=1))
-    shown = {
-        k: {int(s): r for s, r in results[k].items() if int(s) in args.seeds}
-        for k in args.strategies
-        if k in results
-    }
-    lines = report(shown, args.evals)  # type: ignore[arg-type]
+    results: dict[str, dict[str, dict]] = saved.get("results", {}) if saved.get("evals") == args.evals else {}
+    for zoo in args.zoo:
+        cfg = load_or_build(zoo, args.small).model_copy(update={"objective": objective})
+        if args.no_memory:
+            cfg = cfg.model_copy(update={"memory": cfg.memory.model_copy(update={"enabled": False})})
+        ev, expert_test = None, None
+        for seed in args.seeds:
+            for kind in args.strategies:
+                key = f"{zoo.name}/{seed}"
+                if key in results.get(kind, {}):
+                    continue  # done in an earlier invocation (same zoo name, seed and budget)
+                if ev is None:
+                    ev = make_evaluator(cfg, objective)
+                    expert_test = ev.source_tests()
+                ev.start()
+                scfg = cfg.model_copy(update={"seed": seed})
+                if kind in LOOPS:
+                    run_loop(kind, scfg, ev, args.evals, seed, out / "runs")
+                else:
+                    run_genome(kind, scfg, ev, args.evals, seed)
+                log = ev.log[: args.evals]
+                test = ev.test_of(ev.best[1])
+                tasks = list(test.tasks)
+                run = {
+                    "fit": [f for _, f in log],
+                    "t": [t for t, _ in log],
+                    "test": fitness_of(test),
+                    "test_tasks": {t: test.tasks[t].score for t in tasks},
+                    "expert_test": {t: max(s.tasks[t].score for s in expert_test.values()) for t in tasks},
+                    "stopped": sum(f is None for _, f in log),
+                }
+                results.setdefault(kind, {})[key] = run
+                print(
+                    f"{kind:<17} {key}: {len(log)} evals ({run['stopped']} stopped), best dev"
+                    f" {max(curve(run)[0]):.4f}, test {run['test']:.4f},"
+                    f" skills {keeps_skills(run)[1]:.2f}, {run['t'][-1]:.0f} s",
+                    flush=True,
+                )
+                store.write_text(json.dumps({"evals": args.evals, "results": results}, indent=1))
+    keys = {f"{z.name}/{s}" for z in args.zoo for s in args.seeds}
+    shown = {k: {r: v for r, v in results[k].items() if r in keys} for k in args.strategies if k in results}
+    lines = report(shown, args.evals)
     print("\n".join(lines))
-    if evals.seconds:
-        print(
-            f"\n{len(evals.seconds)} dev scorings in this invocation,"
-            f" {np.mean(evals.seconds):.2f} s each (merge + dev)"
-        )
-    (args.out / "table.txt").write_text("\n".join(lines) + "\n")
-    plot(shown, args.out / "curves.png")  # type: ignore[arg-type]
-    print(f"wrote {args.out / 'curves.png'}, {args.out / 'table.txt'}, {store}")
+    (out / "table.txt").write_text("\n".join(lines) + "\n")
+    plot(shown, out / "curves.png")
+    print(f"wrote {out / 'curves.png'}, {out / 'table.txt'}, {store}")
     return 0
 
 

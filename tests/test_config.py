@@ -116,7 +116,8 @@ def test_objective_parses_round_trips_and_names_bad_fields(tmp_path: Path) -> No
     assert load_config(_write(tmp_path / "plain", FULL)).objective is None
     bad = _write(tmp_path / "bad", FULL + "objective: {kind: median}\n")
     with pytest.raises(
-        ConfigError, match=r"run\.yaml: objective\.kind: Input should be 'mean', 'min' or 'constrained'"
+        ConfigError,
+        match=r"run\.yaml: objective\.kind: Input should be 'mean', 'min', 'constrained' or 'keep_skills'",
     ):
         load_config(bad)
     wrong = _write(tmp_path / "wrong", FULL + "objective: {weights: {maths: 2}}\n")

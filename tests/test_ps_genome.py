@@ -65,3 +65,26 @@ def test_plain_cmaes_drives_the_genome() -> None:
         opt.tell(v, -sum((v[k] - target[k]) ** 2 for k in g.names))
         assert g.decode(v).num_layers == 3
     assert opt.best_fitness is not None and opt.best_fitness > -sum((g.x0 - g.expert_vector("math")) ** 2)
+
+
+@pytest.mark.parametrize("genes", [("weight",), ("weight", "density")])
+def test_genome_recipe_rebuilds_its_plan_for_task_arithmetic_and_dare_ties(genes: tuple[str, ...]) -> None:
+    from evolution.recipes.facts import RecipeFacts, RecipeModel
+    from evolution.recipes.sandbox import run_recipe
+
+    method = "task_arithmetic" if genes == ("weight",) else "dare_ties"
+    g = Genome(experts=("e1", "e2"), base="base", num_layers=4, method=method, genes=genes, layer_blocks=2)
+    assert g.dim == 3 * 2 * len(genes) and all(n.split(".")[-1] in genes for n in g.names)
+    x = g.lows + (g.highs - g.lows) * np.linspace(0.1, 0.9, g.dim)
+    plan = g.decode(x)
+    assert all(set(s.params) == set(genes) for layer in plan.layers for s in layer.sources)
+    facts = RecipeFacts(
+        tuple(RecipeModel(a, 4, hidden_size=32, vocab_size=64) for a in ("base", "e1", "e2")), "base"
+    )
+    rebuilt = run_recipe(g.recipe(x), facts, timeout_s=30).plan
+    assert rebuilt.content_hash() == plan.content_hash()
+
+
+def test_genes_must_include_a_weight() -> None:
+    with pytest.raises(ValueError, match="genes must include 'weight'"):
+        Genome(experts=("a",), base="base", num_layers=2, genes=("density",))

@@ -33,12 +33,15 @@ class Genome:
     density_bounds: tuple[float, float] = (0.1, 1.0)
     group_params: Mapping[str, float | bool] = field(default_factory=dict)
     seed: int = 0
+    genes: tuple[str, ...] = GENES  # ("weight",): mergekit-evolve's per-layer task-arithmetic genome
 
     def __post_init__(self) -> None:
         if not self.experts or self.base in self.experts:
             raise ValueError(
                 f"Genome: need experts other than the base (experts={self.experts}, base={self.base})"
             )
+        if not self.genes or not set(self.genes) <= set(GENES) or "weight" not in self.genes:
+            raise ValueError(f"Genome: genes must include 'weight' and be among {GENES}, got {self.genes}")
         if self.num_layers < 1 or not 1 <= self.blocks <= self.num_layers:
             raise ValueError(f"Genome: layer_blocks must be in 1..{self.num_layers}")
 
@@ -53,7 +56,7 @@ class Genome:
     @property
     def names(self) -> list[str]:
         """Gene names, e.g. 'b3.math.weight', 'io.code.density'; the vector's order."""
-        return [f"{blk}.{e}.{g}" for blk in self.block_names for e in self.experts for g in GENES]
+        return [f"{blk}.{e}.{g}" for blk in self.block_names for e in self.experts for g in self.genes]
 
     @property
     def dim(self) -> int:
@@ -80,7 +83,7 @@ class Genome:
 
     def gene_depth(self) -> np.ndarray:
         """Depth block of each gene (io genes: -1), for split-point crossover."""
-        per = len(self.experts) * len(GENES)
+        per = len(self.experts) * len(self.genes)
         return np.array([b for b in range(self.blocks) for _ in range(per)] + [-1] * per)
 
     def expert_vector(self, expert: str) -> np.ndarray:
@@ -109,7 +112,7 @@ class Genome:
 
     def _group(self, block: str, v: dict[str, float], layer: int | None) -> Group:
         sources = [
-            Source(model=e, layer=layer, params={g: round(v[f"{block}.{e}.{g}"], 6) for g in GENES})
+            Source(model=e, layer=layer, params={g: round(v[f"{block}.{e}.{g}"], 6) for g in self.genes})
             for e in self.experts
         ]
         return Group(
@@ -142,7 +145,7 @@ class Genome:
         v = {k: round(val, 6) for k, val in self.values(x).items()}
         genes = "".join(f"    {json.dumps(k)}: {val!r},\n" for k, val in v.items())
         params = json.dumps(dict(self.group_params))
-        return f'''"""{title}: per depth block and expert, the weight and density of {self.method}
+        return f'''"""{title}: per depth block and expert, the {" and ".join(self.genes)} of {self.method}
 over the base (a fixed parameter-space genome, as Sakana PS and mergekit-evolve search it; no
 proposer wrote it)."""
 
@@ -156,15 +159,13 @@ BLOCKS = {self.blocks}
 TIED = {self.tied!r}
 SEED = {self.seed}
 GROUP_PARAMS = {params}
+GENE_KINDS = {json.dumps(list(self.genes))}
 GENES = {{
 {genes}}}
 
 
 def block_group(block, layer):
-    sources = [
-        src(e, layer, weight=GENES[f"{{block}}.{{e}}.weight"], density=GENES[f"{{block}}.{{e}}.density"])
-        for e in EXPERTS
-    ]
+    sources = [src(e, layer, **{{g: GENES[f"{{block}}.{{e}}.{{g}}"] for g in GENE_KINDS}}) for e in EXPERTS]
     return group(METHOD, sources, layer=layer, base=src(BASE, layer), **GROUP_PARAMS)
 
 
