@@ -41,15 +41,10 @@ def run_config(zoo: Path, out: Path, evaluations: int, seed: int, api_base: str,
     cfg["tasks"] = str(root / cfg["tasks"])
     cfg.update(name="llm-path", seed=seed)
     cfg["budget"] = {"evaluations": evaluations}
-    cfg["proposers"] = [
-        {
-            "model": MODEL,
-            "api_base": api_base,
-            "input_per_mtok": 0.5,
-            "output_per_mtok": 2.0,
-            "max_retries": 1,
-        }
-    ]
+    proposer = {"model": MODEL, "api_base": api_base, "max_retries": 1}
+    if not legacy:  # prices per proposer arrived with the LLM-path work
+        proposer.update(input_per_mtok=0.5, output_per_mtok=2.0)
+    cfg["proposers"] = [proposer]
     path = out / "llm-path.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
