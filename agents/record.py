@@ -248,6 +248,8 @@ def make_record(ctx: SessionContext):  # noqa: ANN201
     def record(state: SessionState) -> dict[str, Any]:
         cur: dict[str, Any] = dict(state["current"] or {})
         c = to_candidate(cur)
+        spent = float(state.get("dollars", 0.0)) + c.cost.dollars  # run totals: the report's x axes
+        c = c.model_copy(update={"elapsed_s": round(ctx.elapsed(state), 3), "dollars_total": round(spent, 6)})
         c = c.model_copy(update={"commit": ctx.lineage.record(c)})
         ctx.population[c.id] = c
         ctx.hooks.after_record(ctx, c)

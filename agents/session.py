@@ -153,6 +153,7 @@ def _drive(ctx: SessionContext, initial: dict[str, Any] | None, ask: Ask | None)
     from agents.record import write_status
 
     write_status(ctx, state)  # the final stop reason, set by the last select
+    ctx.hooks.session_end(ctx)
     return SessionResult(ctx.folder.root, state, state.get("stop_reason"))
 
 
