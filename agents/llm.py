@@ -13,23 +13,48 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from evolution.runs.config import ProposerConfig
+
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no price-map download at import
+_LITELLM: Any = None
 
-import litellm  # noqa: E402
 
-litellm.suppress_debug_info = True
-litellm.telemetry = False
-litellm.drop_params = True  # a provider without `seed`/`temperature` support ignores them instead of failing
+def _litellm() -> Any:
+    """litellm, configured, imported on first use: its import costs seconds of CPU, and a session
+    scores its seed recipes before any LLM call."""
+    global _LITELLM
+    if _LITELLM is None:
+        import litellm
 
-from evolution.runs.config import ProposerConfig  # noqa: E402
+        litellm.suppress_debug_info = True
+        litellm.telemetry = False
+        litellm.drop_params = True  # a provider without `seed`/`temperature` ignores them, not fails
+        _LITELLM = litellm
+    return _LITELLM
 
-_RETRYABLE: tuple[type[BaseException], ...] = (
-    litellm.Timeout,
-    litellm.RateLimitError,
-    litellm.APIConnectionError,
-    litellm.InternalServerError,
-    litellm.ServiceUnavailableError,
-)
+
+def _with_offline_provider() -> Any:
+    """litellm with `offline/...` models resolving to the offline proposer (registration is idempotent)."""
+    from agents.offline.proposer import register_offline_provider
+
+    register_offline_provider()
+    return _litellm()
+
+
+def __getattr__(name: str) -> Any:  # `from agents.llm import litellm` still works, lazily
+    if name == "litellm":
+        return _litellm()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _retryable(litellm: Any) -> tuple[type[BaseException], ...]:
+    return (
+        litellm.Timeout,
+        litellm.RateLimitError,
+        litellm.APIConnectionError,
+        litellm.InternalServerError,
+        litellm.ServiceUnavailableError,
+    )
 
 
 class LLMError(RuntimeError):
@@ -90,12 +115,13 @@ class LLMClient:
             args["api_base"] = proposer.api_base
         if proposer.temperature is not None:
             args["temperature"] = proposer.temperature
+        litellm = _with_offline_provider()
         last: BaseException | None = None
         for attempt in range(1, self.max_retries + 2):
             t0 = time.perf_counter()
             try:
                 resp = litellm.completion(**args)
-            except _RETRYABLE as e:
+            except _retryable(litellm) as e:
                 last = e
                 if attempt <= self.max_retries:
                     self.sleep(self.backoff_s * 2 ** (attempt - 1))
@@ -112,7 +138,7 @@ class LLMClient:
         pt = int(getattr(usage, "prompt_tokens", 0) or 0)
         ct = int(getattr(usage, "completion_tokens", 0) or 0)
         try:
-            dollars = float(litellm.completion_cost(completion_response=resp) or 0.0)
+            dollars = float(_litellm().completion_cost(completion_response=resp) or 0.0)
         except Exception:  # noqa: BLE001 - unknown price (local model, offline proposer): free
             dollars = 0.0
         self.calls += 1

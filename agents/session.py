@@ -92,13 +92,11 @@ def build_context(
     llm: LLMClient | None = None,
 ) -> SessionContext:
     from agents.context import SessionContext
-    from agents.llm import LLMClient
-    from agents.offline.proposer import register_offline_provider
+    from agents.llm import LLMClient  # litellm and the offline provider load on the first call
     from evolution.recipes.facts import RecipeFacts
     from evolution.runs.lineage import Lineage
     from evolution.scoring.evaluator import ResidentEvaluator
 
-    register_offline_provider()
     lineage = Lineage.open_or_init(folder.lineage_dir, cfg.name)
     facts = RecipeFacts.from_folders(cfg.models, cfg.base)
     ctx = SessionContext(
