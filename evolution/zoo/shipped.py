@@ -123,6 +123,7 @@ class RebuildCheck:
 
     bitwise: dict[str, bool] = field(default_factory=dict)  # float32 weights identical to the record
     stored: dict[str, bool] = field(default_factory=dict)  # identical once rounded to the stored dtype
+    intact: dict[str, bool] = field(default_factory=dict)  # the packed files still match the record
     max_abs_diff: dict[str, float] = field(default_factory=dict)  # rebuilt vs stored, float32
 
     @property
@@ -133,7 +134,15 @@ class RebuildCheck:
     def same_stored(self) -> bool:
         return bool(self.stored) and all(self.stored.values())
 
+    @property
+    def ok(self) -> bool:
+        """The packed weights are what the record says, and a rebuild reproduces them."""
+        return all(self.intact.values()) and (self.identical or self.same_stored)
+
     def describe(self) -> str:
+        changed = [name for name, ok in self.intact.items() if not ok]
+        if changed:
+            return f"the packed weights of {', '.join(changed)} no longer match zoo.json (changed on disk)"
         if self.identical:
             return "rebuild is bitwise identical to the recorded build (float32)"
         if self.same_stored:
@@ -155,8 +164,27 @@ def compare_rebuild(zoo: Path, rebuilt: Path) -> RebuildCheck:
             raise ZooError(f"{rebuilt}: no model folder {name}/ (the manifest lists it)")
         check.bitwise[name] = weights_digest(built[name]) == rec["float32"]
         check.stored[name] = weights_digest(built[name], dtype) == rec["stored"]
+        check.intact[name] = weights_digest(zoo / name) == rec["stored"]
         a, b = load_file(str(built[name] / WEIGHTS)), load_file(str(zoo / name / WEIGHTS))
         check.max_abs_diff[name] = max(
             float((a[k].float() - b[k].float()).abs().max()) if k in b else float("inf") for k in a
         )
     return check
+
+
+def rebuild_and_compare(zoo: Path, out: Path, progress: bool = True) -> RebuildCheck:
+    """Train the zoo again into `out` from the record in zoo.json (seed, spec, torch threads)
+    and compare it with the packed zoo."""
+    from evolution.zoo.build import build_zoo
+
+    rec = read_manifest(zoo)
+    if rec["spec"] not in ("full", "small"):
+        raise ZooError(f"{zoo / MANIFEST}: spec: expected 'full' or 'small', got {rec['spec']!r}")
+    build_zoo(
+        out,
+        seed=int(rec["seed"]),
+        small=rec["spec"] == "small",
+        progress=progress,
+        threads=int(rec["threads"]),
+    )
+    return compare_rebuild(zoo, out)
