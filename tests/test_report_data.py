@@ -110,6 +110,21 @@ def test_steering_sent_mid_run_is_placed_on_the_curve(run_dir: Path) -> None:
     assert msg["after_evaluation"] == sum(1 for c in before if c["evaluation"] and c["operator"] != "migrate")
 
 
+def test_git_notes_and_tunables_show_as_notes(run_dir: Path) -> None:
+    lin = Lineage.open_or_init(run_dir / "lineage", "rep")
+    c = lin.candidates()[-1]
+    reader = RunReader(RunFolder(run_dir))
+    before = next(x for x in reader.data()["candidates"] if x["id"] == c.id)
+    lin.add_note(c.commit, "Raising add's weight helped add and hurt rev.", ref="lessons")
+    after = next(x for x in reader.data()["candidates"] if x["id"] == c.id)  # the same reader sees it
+    assert "Raising add's weight" not in before["notes"]
+    assert "**Lesson (LLM reflection)**\n\nRaising add's weight helped add and hurt rev." in after["notes"]
+    tuned = next((x for x in lin.candidates() if x.tunables), None)
+    if tuned is not None:
+        entry = next(x for x in reader.data()["candidates"] if x["id"] == tuned.id)
+        assert "**tunables**" in entry["notes"] and sorted(tuned.tunables)[0] in entry["notes"]
+
+
 def test_proposer_rows_add_up(run_dir: Path) -> None:
     data = report_data(run_dir)
     rows = {r["name"]: r for r in data["proposers"]}

@@ -361,14 +361,19 @@ class Lineage:
             return
         self.repo.git.notes(f"--ref={ref}", "append", "-m", text, commit)
 
-    def all_notes(self) -> dict[str, dict[str, str]]:
-        """Every git note, as notes ref name -> {commit sha: text} (one git call, plus one per ref)."""
+    def all_notes(self, blobs: dict[str, str] | None = None) -> dict[str, dict[str, str]]:
+        """Every git note, as notes ref name -> {commit sha: text} (one git call, plus one per ref).
+        `blobs` (note blob sha -> text) is a cache a repeated reader keeps: blobs never change."""
+        cache = {} if blobs is None else blobs
         refs = self.repo.git.for_each_ref("refs/notes", format="%(refname:strip=2)").split()
         out: dict[str, dict[str, str]] = {}
         for ref in refs:
             pairs = [line.split() for line in self.repo.git.notes(f"--ref={ref}", "list").splitlines()]
-            blobs = {commit: blob for blob, commit in (p for p in pairs if len(p) == 2)}
-            out[ref] = {c: self.repo.odb.stream(bytes.fromhex(b)).read().decode() for c, b in blobs.items()}
+            out[ref] = {}
+            for blob, commit in (p for p in pairs if len(p) == 2):
+                if blob not in cache:
+                    cache[blob] = self.repo.odb.stream(bytes.fromhex(blob)).read().decode()
+                out[ref][commit] = cache[blob]
         return out
 
     def notes(self, commit: str, ref: str = "steering") -> str:

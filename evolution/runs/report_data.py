@@ -229,6 +229,7 @@ class RunReader:
         self._lineage: Any = None
         self._entries: dict[str, dict[str, Any]] = {}  # commit sha -> entry
         self._records: dict[str, tuple[int, Candidate]] = {}  # commit sha -> (order, candidate)
+        self._note_blobs: dict[str, str] = {}  # note blob sha -> text
 
     def _open(self) -> Any:
         from evolution.runs.lineage import Lineage
@@ -258,7 +259,7 @@ class RunReader:
                 parent = by_id.get(c.parents[0]) if c.parents else None
                 self._entries[key] = candidate_entry(c, parent, index)
             entries.append({**self._entries[key], "index": index})
-        notes = lin.all_notes() if lin is not None else {}
+        notes = lin.all_notes(self._note_blobs) if lin is not None else {}
         return assemble(self.folder, entries, notes, read_messages(self.folder.root))
 
 
