@@ -46,8 +46,12 @@ def plans_for(zoo: Path) -> dict[str, Any]:
 
 
 def fidelity(a: Path, b: Path) -> None:
+    import torch
+
     from evolution.runs.config import load_config
     from evolution.scoring.evaluator import ResidentEvaluator
+
+    torch.set_num_threads(1)  # as the demo does (evolution/cli/run_demo.py: DEMO_TORCH_THREADS)
 
     plans = plans_for(a)
     evals = [ResidentEvaluator.for_run(load_config(z / "run.yaml")) for z in (a, b)]

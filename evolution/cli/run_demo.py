@@ -15,6 +15,10 @@ from typing import Any
 # Enough for the seeds, their screening and one full CMA-ES polish plus some evolution: about
 # 4 minutes of session at ~2 s per evaluation.
 DEMO_EVALUATIONS = 100
+# The demo's models have 1M parameters: a second intra-op thread only adds synchronisation, and
+# on a busy machine its spinning is ruinous (one evaluation on a loaded 2-core box: 8 s with one
+# thread, 113 s with two).
+DEMO_TORCH_THREADS = 1
 
 
 def demo_config(zoo: Path, evaluations: int) -> Any:
@@ -72,6 +76,7 @@ def resolve_zoo(zoo: Path | None, console: Any, quiet: bool) -> Path:
 
 
 def run_demo(runs_dir: Path, zoo: Path | None, evaluations: int, quiet: bool) -> None:
+    import torch
     from rich.console import Console
 
     from agents.session import run_session
@@ -80,6 +85,7 @@ def run_demo(runs_dir: Path, zoo: Path | None, evaluations: int, quiet: bool) ->
     from evolution.runs.folder import RunFolder
     from evolution.runs.report import comparison
 
+    torch.set_num_threads(DEMO_TORCH_THREADS)
     console = Console()
     t0 = time.monotonic()
     zoo = resolve_zoo(zoo, console, quiet)
