@@ -7,30 +7,13 @@ so the session can charge it to the candidate and refuse calls once the run's bu
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agents.litellm_setup import load_litellm
 from evolution.runs.config import ProposerConfig
-
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no price-map download at import
-_LITELLM: Any = None
-
-
-def _litellm() -> Any:
-    """litellm, configured, imported on first use: its import costs seconds of CPU, and a session
-    scores its seed recipes before any LLM call."""
-    global _LITELLM
-    if _LITELLM is None:
-        import litellm
-
-        litellm.suppress_debug_info = True
-        litellm.telemetry = False
-        litellm.drop_params = True  # a provider without `seed`/`temperature` ignores them, not fails
-        _LITELLM = litellm
-    return _LITELLM
 
 
 def _with_offline_provider() -> Any:
@@ -38,12 +21,12 @@ def _with_offline_provider() -> Any:
     from agents.offline.proposer import register_offline_provider
 
     register_offline_provider()
-    return _litellm()
+    return load_litellm()
 
 
 def __getattr__(name: str) -> Any:  # `from agents.llm import litellm` still works, lazily
     if name == "litellm":
-        return _litellm()
+        return load_litellm()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -138,7 +121,7 @@ class LLMClient:
         pt = int(getattr(usage, "prompt_tokens", 0) or 0)
         ct = int(getattr(usage, "completion_tokens", 0) or 0)
         try:
-            dollars = float(_litellm().completion_cost(completion_response=resp) or 0.0)
+            dollars = float(load_litellm().completion_cost(completion_response=resp) or 0.0)
         except Exception:  # noqa: BLE001 - unknown price (local model, offline proposer): free
             dollars = 0.0
         self.calls += 1

@@ -1,0 +1,105 @@
+"""What refreshing RUN/report.html costs a session: the demo session with and without the refresh.
+
+    python bench/report_overhead.py                      # 100 evaluations each, shipped demo zoo
+    python bench/report_overhead.py --evaluations 20 --order off,on
+
+Runs the demo's session (offline proposers, memory on, one torch thread) once with the report
+refreshed as it runs (the default) and once with `SessionHooks.refresh_report = False`, and prints
+each session's wall time, how many refreshes ran and the time spent inside them (measured in the
+session's own process, so it holds even when the machine's load changes between the two runs),
+and the final report's size. Then it opens that report in headless Chromium (when playwright and
+Chromium are present) and prints the time until the page has drawn everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def one_session(zoo: Path, runs: Path, evaluations: int, refresh: bool) -> dict[str, Any]:
+    from agents.session import default_hooks, run_session
+    from evolution.cli.run_demo import demo_config
+
+    cfg = demo_config(zoo, evaluations)
+    cfg = cfg.model_copy(update={"name": f"{cfg.name}-{'on' if refresh else 'off'}"})
+    hooks = default_hooks(cfg)
+    hooks.refresh_report = refresh
+    t0 = time.perf_counter()
+    cpu0 = time.process_time()
+    result = run_session(cfg, runs, hooks=hooks)
+    wall = time.perf_counter() - t0
+    r = hooks._report  # the session's refresher (None when refreshing is off)
+    out = {
+        "refresh": refresh,
+        "run_dir": result.run_dir,
+        "wall_s": wall,
+        "cpu_s": time.process_time() - cpu0,
+        "candidates": result.state.get("candidates"),
+        "refreshes": r.refreshes if r else 0,
+        "refresh_s": r.total_s if r else 0.0,
+        "last_refresh_s": r.last_cost_s if r else 0.0,
+    }
+    report = result.run_dir / "report.html"
+    out["report_bytes"] = report.stat().st_size if report.exists() else 0
+    return out
+
+
+def load_time(path: Path) -> str:
+    import report_browser
+
+    reason = report_browser.unavailable_reason()
+    if reason:
+        return f"not measured ({reason})"
+    with report_browser.launch() as browser:
+        runs = []
+        for _ in range(3):
+            r = report_browser.open_report(browser, path)
+            runs.append((r.ready_ms, r.wall_ms, len(r.errors)))
+            r.page.close()
+    ready, wall, errors = (sorted(x[i] for x in runs)[1] for i in range(3))
+    return f"drawn {ready:.0f} ms after navigation start, goto->drawn {wall:.0f} ms, JS errors {errors}"
+
+
+def main() -> None:
+    import torch
+
+    from evolution.zoo.shipped import SHIPPED_DIR
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--evaluations", type=int, default=100)
+    ap.add_argument("--zoo", type=Path, default=SHIPPED_DIR)
+    ap.add_argument("--order", default="on,off", help="which session runs first: on,off or off,on")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "report_overhead")
+    args = ap.parse_args()
+    torch.set_num_threads(1)  # as `evomerge demo` does
+    rows = []
+    for mode in args.order.split(","):
+        row = one_session(args.zoo, args.out, args.evaluations, mode == "on")
+        rows.append(row)
+        share = 100 * row["refresh_s"] / row["wall_s"]
+        print(
+            f"refresh {mode:3s}: session {row['wall_s']:7.1f} s wall, {row['cpu_s']:7.1f} s cpu, "
+            f"{row['candidates']} candidates; {row['refreshes']} refreshes took {row['refresh_s']:.2f} s "
+            f"({share:.2f}% of the session; last one {row['last_refresh_s'] * 1000:.0f} ms); "
+            f"report {row['report_bytes'] / 1024:.0f} KiB; {row['run_dir']}",
+            flush=True,
+        )
+    on = next((r for r in rows if r["refresh"]), None)
+    off = next((r for r in rows if not r["refresh"]), None)
+    if on and off:
+        print(f"wall time with refresh / without: {on['wall_s'] / off['wall_s']:.3f} (machine load varies)")
+        print(f"cpu time with refresh / without:  {on['cpu_s'] / off['cpu_s']:.3f}")
+    if on and on["report_bytes"]:
+        print(f"report of the refreshed run: {load_time(on['run_dir'] / 'report.html')}")
+
+
+if __name__ == "__main__":
+    main()
