@@ -131,6 +131,7 @@ def run_demo(runs_dir: Path, zoo: Path | None, evaluations: int, quiet: bool) ->
     first_s = f"{first[0]:.0f} s" if first else "none"
     console.print(
         f"time: zoo {t1 - t0:.0f} s, first evaluated candidate at {first_s}, session {t2 - t1:.0f} s, "
-        f"comparison {t3 - t2:.0f} s, report {time.monotonic() - t3:.1f} s"
+        f"comparison {t3 - t2:.0f} s, report {time.monotonic() - t3:.1f} s",
+        soft_wrap=True,
     )
-    console.print(f"report (open in a browser; works offline): [bold]{report}[/]")
+    console.print(f"report (open in a browser; works offline): [bold]{report}[/]", soft_wrap=True)
