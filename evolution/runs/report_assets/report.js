@@ -191,7 +191,8 @@
       generation: num(r.generation), island, parents: arr(r.parents).map(str).filter(Boolean),
       status, op: str(r.operator) || "?", proposer: str(r.proposer), family: str(r.method_family),
       dev, test, devMean, testMean: splitMean(test, tasks), fitness,
-      evaluated: status === "ok" && fitness !== null,
+      // a migrant is a copy of its source (same plan, same scores): drawn in the tree, not counted again
+      evaluated: status === "ok" && fitness !== null && str(r.operator) !== "migrate",
       evaluation: num(r.evaluation), elapsed: num(r.elapsed_s), dollars: num(r.dollars_total),
       polish: POLISH_OPS.has(str(r.operator)), children: [], evalN: null, evalAt: 0,
     };
