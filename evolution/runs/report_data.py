@@ -172,6 +172,11 @@ def baseline_rows(rows: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     return out
 
 
+def _latest(*values: float | None) -> float | None:
+    known = [float(v) for v in values if v is not None]
+    return max(known) if known else None
+
+
 def assemble(
     folder: RunFolder,
     entries: list[dict[str, Any]],
@@ -197,13 +202,14 @@ def assemble(
         "name": cfg.name,
         "objective": "dev mean over tasks (test is reported, never selected on)",
         "budget": budget,
-        "evaluations": status.get("evaluations", evaluations),
+        # status.json is rewritten after the refresh that follows a record: take the newer count
+        "evaluations": max(int(status.get("evaluations", 0)), evaluations),
         "candidates": len(cands),
         "failed": sum(c["status"] == "failed" for c in cands),
         "duplicates": sum(c["status"] == "duplicate" for c in cands),
         "stop_reason": status.get("stop_reason"),
-        "elapsed_s": status.get("elapsed_s", last.get("elapsed_s")),
-        "dollars": (status.get("cost") or {}).get("dollars", last.get("dollars_total")),
+        "elapsed_s": _latest(status.get("elapsed_s"), last.get("elapsed_s")),
+        "dollars": _latest((status.get("cost") or {}).get("dollars"), last.get("dollars_total")),
         "tasks": tasks,
         "base": cfg.base,
         "experts": cfg.experts,
