@@ -7,7 +7,7 @@ own lessons. Hooks must be idempotent: a node re-run after a crash calls them ag
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from evolution.runs.candidate import Candidate
 
@@ -65,7 +65,11 @@ class SessionHooks:
     def check(self, ctx: SessionContext, state: dict) -> None:
         """Called on resume with the checkpoint's state, before the graph continues."""
 
-    def after_record(self, ctx: SessionContext, candidate: Candidate) -> None:
+    def lesson(self, ctx: SessionContext, c: Candidate) -> tuple[str, Any]:
+        """(an LLM's lesson on the candidate, the reply that cost it or None); none without memory."""
+        return "", None
+
+    def after_record(self, ctx: SessionContext, candidate: Candidate, lesson: str = "") -> None:
         """Called once the candidate is committed (also on a resumed, repeated record)."""
         if candidate.steering:
             from evolution.steering.messages import mark_applied
@@ -156,21 +160,26 @@ class MemoryHooks(SessionHooks):
             use_embedding=current.get("operator") != "cmaes",
         )
 
-    def after_record(self, ctx: SessionContext, candidate: Candidate) -> None:
-        """Mark steering applied, then store the candidate, its lesson and (every N) a meta-summary."""
-        super().after_record(ctx, candidate)
-        mem = self.run_memory(ctx)
-        mem.record(candidate, ctx.population, ctx.cfg.reflect_every, self._llm_lesson(ctx, candidate, mem))
+    def after_record(self, ctx: SessionContext, candidate: Candidate, lesson: str = "") -> None:
+        """Mark steering applied, keep the LLM's lesson as a git note, then store the candidate,
+        its lesson and (every N) a meta-summary."""
+        from memory.rebuild import LESSON_NOTES
 
-    def _llm_lesson(self, ctx: SessionContext, c: Candidate, mem: SessionMemory) -> str:
-        """An LLM's account of why the change helped or hurt ("Evolution of Thought"), kept as a
-        git note on the candidate's commit so rebuild and a resumed record find it (no second call).
+        super().after_record(ctx, candidate, lesson)
+        if lesson and candidate.commit and not ctx.lineage.notes(candidate.commit, ref=LESSON_NOTES).strip():
+            ctx.lineage.add_note(candidate.commit, lesson, ref=LESSON_NOTES)
+        self.run_memory(ctx).record(candidate, ctx.population, ctx.cfg.reflect_every, lesson)
+
+    def lesson(self, ctx: SessionContext, c: Candidate) -> tuple[str, Any]:
+        """An LLM's account of why the change helped or hurt ("Evolution of Thought"), asked before
+        the candidate is committed so its cost is the candidate's; kept as a git note on the commit
+        so rebuild finds it, and in the cost ledger so a re-run record does not pay twice.
 
         Only for candidates proposed by a configured LLM (never the offline proposer) with a scored
         parent; any failure just leaves the offline lesson.
         """
-        from agents.llm import LLMError
-        from agents.prompts import PromptError, machine_block, render
+        from agents.llm import LLMError, is_offline
+        from agents.prompts import PromptError, render
         from memory.rebuild import LESSON_NOTES
         from memory.reflection import offline_lesson
 
@@ -178,35 +187,37 @@ class MemoryHooks(SessionHooks):
         proposer = next((p for p in ctx.cfg.proposers if p.model == c.proposer), None)
         if (
             not self.llm_reflect
-            or c.commit is None
             or proposer is None
-            or c.proposer.startswith("offline/")
+            or is_offline(c.proposer)
             or c.dev is None
             or c.dev_mean is None
             or parent is None
             or parent.dev is None
         ):
-            return ""
-        kept = ctx.lineage.notes(c.commit, ref=LESSON_NOTES).strip()
-        if kept:
-            return kept
+            return "", None
+        if c.commit is not None:
+            kept = ctx.lineage.notes(c.commit, ref=LESSON_NOTES).strip()
+            if kept:
+                return kept, None
+        ledger = ctx.llm.ledger
+        paid = ledger.lesson_text(c.id, proposer.model) if ledger is not None else None
+        if paid:
+            return paid, None
         facts = offline_lesson(parent, c)
-        block = {
-            "op": "reflect",
-            "parents": [{"id": parent.id, "dev": parent.dev.summary()}],
-            "child": {"id": c.id, "dev": c.dev.summary(), "rationale": c.rationale},
-        }
         try:
             prompt = render(
                 "reflect",
                 parent=f"{parent.id}: dev {parent.dev.summary()}\n```python\n{parent.recipe}\n```",
                 child=f"{c.id}: dev {c.dev.summary()}\n```python\n{c.recipe}\n```\n{facts}",
-                memory=mem.lessons_for_prompt(facts),
-                machine=machine_block(block),
+                memory=self.run_memory(ctx).lessons_for_prompt(facts),
             )
-            text = ctx.llm.complete(proposer, [{"role": "user", "content": prompt}]).text.strip()
+            reply = ctx.llm.complete(
+                proposer,
+                [{"role": "user", "content": prompt}],
+                purpose="lesson",
+                candidate=c.id,
+                keep_text=True,
+            )
         except (LLMError, PromptError):
-            return ""
-        if text:
-            ctx.lineage.add_note(c.commit, text, ref=LESSON_NOTES)
-        return text
+            return "", None
+        return reply.text.strip(), reply

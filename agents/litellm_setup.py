@@ -23,5 +23,6 @@ def load_litellm() -> Any:
         litellm.suppress_debug_info = True
         litellm.telemetry = False
         litellm.drop_params = True  # a provider without `seed`/`temperature` ignores them, not fails
+        litellm.disable_hf_tokenizer_download = True  # token counts for llama-like names stay offline
         _LITELLM = litellm
     return _LITELLM

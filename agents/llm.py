@@ -1,12 +1,15 @@
-"""All LLM access goes through litellm: one call site with timeouts, retries, cost and a budget cap.
+"""All LLM access goes through litellm: one call site with timeouts, retries, prices and a budget cap.
 
 Any litellm model string works (`openai/...`, `anthropic/...`, `ollama/...`, an OpenAI-compatible
-`api_base`, or the embedded `offline/...` proposer). Every call is accounted in tokens and dollars
-so the session can charge it to the candidate and refuse calls once the run's budget is spent.
+`api_base`, or the embedded `offline/...` proposer). Every call is billed in tokens and dollars
+and written to the run's cost ledger (evolution/runs/costs.py) before its reply is used, so the
+dollar cap holds across a kill and `resume`. The offline proposer is free and never refused.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,6 +17,9 @@ from typing import Any
 
 from agents.litellm_setup import load_litellm
 from evolution.runs.config import ProposerConfig
+from evolution.runs.costs import CallRecord, CostLedger, summarize
+
+log = logging.getLogger("evomerge.llm")
 
 
 def _with_offline_provider() -> Any:
@@ -37,7 +43,12 @@ def _retryable(litellm: Any) -> tuple[type[BaseException], ...]:
         litellm.APIConnectionError,
         litellm.InternalServerError,
         litellm.ServiceUnavailableError,
+        litellm.BadGatewayError,
     )
+
+
+MAX_RETRY_AFTER_S = 60.0  # a server asking for longer is treated as down for this attempt
+OFFLINE_PREFIX = "offline/"
 
 
 class LLMError(RuntimeError):
@@ -58,103 +69,219 @@ class LLMReply:
     dollars: float = 0.0
     latency_s: float = 0.0
     attempts: int = 1
+    finish_reason: str | None = None
+    cached_tokens: int = 0
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish_reason == "length"
+
+
+def is_offline(model: str) -> bool:
+    return model.startswith(OFFLINE_PREFIX)
 
 
 @dataclass
 class LLMClient:
     """Calls proposers, retrying transient failures with exponential backoff, under a dollar cap.
 
-    `spent_dollars` is restored from the session state on resume, so the cap spans restarts.
+    `ledger` (the run's cost ledger) makes the spend durable; `spent_dollars` starts from its sum.
     `extra` is passed to every `litellm.completion` (tests pass `mock_response` here).
     """
 
     budget_dollars: float | None = None
     spent_dollars: float = 0.0
-    max_retries: int = 3
+    max_retries: int | None = None  # None: each proposer's own `max_retries`
     backoff_s: float = 1.0
     sleep: Callable[[float], None] = time.sleep
     extra: dict[str, Any] = field(default_factory=dict)
+    ledger: CostLedger | None = None
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    _warned: set[str] = field(default_factory=set)
+    _records: list[CallRecord] = field(default_factory=list)
+
+    def attach(self, ledger: CostLedger) -> None:
+        """Bill to the run's ledger from now on; the spend so far is its sum (resume included)."""
+        self.ledger = ledger
+        self._records = ledger.records()
+        self.spent_dollars = sum(r.dollars for r in self._records)
+
+    def usage(self) -> dict[str, dict[str, Any]]:
+        """Per model over the whole run: calls, tokens, dollars (what `evomerge status` shows)."""
+        return summarize(self._records)
 
     def remaining(self) -> float | None:
         return None if self.budget_dollars is None else self.budget_dollars - self.spent_dollars
 
-    def complete(self, proposer: ProposerConfig, messages: list[dict[str, str]], **kwargs: Any) -> LLMReply:
-        """One chat completion; raises LLMError once retries are exhausted or the budget is spent."""
+    def complete(
+        self,
+        proposer: ProposerConfig,
+        messages: list[dict[str, str]],
+        *,
+        purpose: str = "propose",
+        candidate: str | None = None,
+        structured: dict[str, Any] | None = None,
+        keep_text: bool = False,
+        **kwargs: Any,
+    ) -> LLMReply:
+        """One chat completion; raises LLMError once retries are exhausted or the budget is spent.
+
+        `structured` reaches the offline proposer as litellm metadata and is never sent to a real
+        model; `keep_text` stores the reply in the ledger (lessons, reused after a crash).
+        """
+        offline = is_offline(proposer.model)
         left = self.remaining()
-        if left is not None and left <= 0:
+        if not offline and left is not None and left <= 0:
             raise LLMError("budget", f"LLM budget of ${self.budget_dollars:g} is spent")
         args: dict[str, Any] = {
             "model": proposer.model,
             "messages": messages,
             "timeout": proposer.timeout_s,
             "max_tokens": proposer.max_tokens,
+            "num_retries": 0,  # one HTTP request per attempt: the loop below owns retries and backoff
+            "max_retries": 0,
             **self.extra,
             **kwargs,
         }
+        if offline and structured is not None:
+            args["metadata"] = {"evomerge": structured}
         if proposer.api_base:
             args["api_base"] = proposer.api_base
+            args.setdefault("api_key", os.environ.get("OPENAI_API_KEY") or "sk-none")
         if proposer.temperature is not None:
             args["temperature"] = proposer.temperature
+        retries = proposer.max_retries if self.max_retries is None else self.max_retries
         litellm = _with_offline_provider()
         last: BaseException | None = None
-        for attempt in range(1, self.max_retries + 2):
+        for attempt in range(1, retries + 2):
             t0 = time.perf_counter()
             try:
                 resp = litellm.completion(**args)
             except _retryable(litellm) as e:
                 last = e
-                if attempt <= self.max_retries:
-                    self.sleep(self.backoff_s * 2 ** (attempt - 1))
+                self._bill_failure(proposer, purpose, candidate, e, time.perf_counter() - t0)
+                if attempt <= retries:
+                    self.sleep(_wait(e, self.backoff_s * 2 ** (attempt - 1)))
                 continue
             except Exception as e:  # noqa: BLE001 - auth, bad request, unknown provider: not retryable
+                self._bill_failure(proposer, purpose, candidate, e, time.perf_counter() - t0)
                 raise LLMError("provider", _short(e), attempt) from e
-            return self._account(resp, proposer.model, time.perf_counter() - t0, attempt)
+            try:
+                reply = self._account(resp, proposer, time.perf_counter() - t0, attempt)
+            except (AttributeError, IndexError, TypeError, ValueError) as e:  # a reply without choices
+                last = e
+                continue
+            self._bill(proposer, purpose, candidate, reply, keep_text)
+            return reply
         kind = "timeout" if isinstance(last, litellm.Timeout) else "provider"
-        raise LLMError(kind, f"{_short(last)} (after {self.max_retries + 1} attempts)", self.max_retries + 1)
+        raise LLMError(kind, f"{_short(last)} (after {retries + 1} attempts)", retries + 1)
 
-    def _account(self, resp: Any, model: str, latency: float, attempts: int) -> LLMReply:
-        text = resp.choices[0].message.content or ""
+    def _account(self, resp: Any, proposer: ProposerConfig, latency: float, attempts: int) -> LLMReply:
+        choice = resp.choices[0]
+        text = _clean(choice.message.content or "")
         usage = getattr(resp, "usage", None)
         pt = int(getattr(usage, "prompt_tokens", 0) or 0)
         ct = int(getattr(usage, "completion_tokens", 0) or 0)
+        details = getattr(usage, "prompt_tokens_details", None)
+        cached = int(getattr(details, "cached_tokens", 0) or 0)
+        dollars = self._price(resp, proposer, pt, ct)
+        return LLMReply(
+            text,
+            proposer.model,
+            pt,
+            ct,
+            dollars,
+            latency,
+            attempts,
+            getattr(choice, "finish_reason", None),
+            cached,
+        )
+
+    def _price(self, resp: Any, proposer: ProposerConfig, pt: int, ct: int) -> float:
+        if is_offline(proposer.model):
+            return 0.0
+        if proposer.input_per_mtok is not None or proposer.output_per_mtok is not None:
+            return (pt * (proposer.input_per_mtok or 0.0) + ct * (proposer.output_per_mtok or 0.0)) / 1e6
         try:
-            dollars = float(load_litellm().completion_cost(completion_response=resp) or 0.0)
-        except Exception:  # noqa: BLE001 - unknown price (local model, offline proposer): free
-            dollars = 0.0
+            return float(load_litellm().completion_cost(completion_response=resp) or 0.0)
+        except Exception:  # noqa: BLE001 - a model missing from litellm's price map
+            if proposer.model not in self._warned:
+                self._warned.add(proposer.model)
+                log.warning(
+                    "no price known for %s: its calls count as $0 (tokens are still counted); "
+                    "set input_per_mtok and output_per_mtok on the proposer to bill it",
+                    proposer.model,
+                )
+            return 0.0
+
+    @property
+    def unpriced(self) -> list[str]:
+        """Models whose calls could not be priced (shown once as a warning, and in status)."""
+        return sorted(self._warned)
+
+    def _bill(
+        self, proposer: ProposerConfig, purpose: str, candidate: str | None, r: LLMReply, keep_text: bool
+    ) -> None:
         self.calls += 1
-        self.prompt_tokens += pt
-        self.completion_tokens += ct
-        self.spent_dollars += dollars
-        return LLMReply(text, model, pt, ct, dollars, latency, attempts)
+        self.prompt_tokens += r.prompt_tokens
+        self.completion_tokens += r.completion_tokens
+        self.spent_dollars += r.dollars
+        self._append(
+            CallRecord(
+                model=proposer.model,
+                purpose=purpose,
+                candidate=candidate,
+                prompt_tokens=r.prompt_tokens,
+                completion_tokens=r.completion_tokens,
+                cached_tokens=r.cached_tokens,
+                dollars=r.dollars,
+                priced=proposer.model not in self._warned or is_offline(proposer.model),
+                finish_reason=r.finish_reason,
+                latency_s=round(r.latency_s, 3),
+                text=r.text if keep_text else None,
+            )
+        )
+
+    def _bill_failure(
+        self, proposer: ProposerConfig, purpose: str, candidate: str | None, e: BaseException, latency: float
+    ) -> None:
+        self._append(
+            CallRecord(
+                model=proposer.model,
+                purpose=purpose,
+                candidate=candidate,
+                ok=False,
+                finish_reason=f"error: {type(e).__name__}",
+                latency_s=round(latency, 3),
+            )
+        )
+
+    def _append(self, rec: CallRecord) -> None:
+        self._records.append(rec)
+        if self.ledger is not None:
+            self.ledger.append(rec)
+
+
+def _wait(e: BaseException, backoff: float) -> float:
+    """The server's Retry-After when it gives one (bounded), else exponential backoff."""
+    headers = getattr(getattr(e, "response", None), "headers", None) or {}
+    try:
+        value = float(headers.get("retry-after") or headers.get("Retry-After") or 0)
+    except (TypeError, ValueError, AttributeError):
+        value = 0.0
+    return min(max(value, backoff), MAX_RETRY_AFTER_S)
+
+
+def _clean(text: str) -> str:
+    """Text a broken model sent (lone surrogates) made safe to store and commit."""
+    return text.encode("utf-8", "replace").decode("utf-8") if text else ""
 
 
 def _short(e: BaseException | None) -> str:
     text = str(e).strip().splitlines()[0] if e is not None and str(e).strip() else type(e).__name__
     return text[:300]
-
-
-def extract_code(text: str) -> str | None:
-    """The last fenced python block of a reply (or the only fenced block), None when there is none."""
-    blocks: list[tuple[str, str]] = []
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i].strip()
-        if line.startswith("```"):
-            lang = line[3:].strip().lower()
-            j = i + 1
-            while j < len(lines) and not lines[j].strip().startswith("```"):
-                j += 1
-            blocks.append((lang, "\n".join(lines[i + 1 : j])))
-            i = j + 1
-            continue
-        i += 1
-    py = [b for lang, b in blocks if lang in ("python", "py")]
-    chosen = py or [b for _, b in blocks]
-    return chosen[-1].strip() + "\n" if chosen and chosen[-1].strip() else None
 
 
 def extract_rationale(text: str) -> str:

@@ -14,14 +14,21 @@ import numpy as np
 
 from agents.bandit import ProposerBandit, weighted_choice
 from agents.context import SessionContext
+from agents.llm import is_offline
 from agents.operators import NO_DEDUP_OPERATORS, cid_of
 from agents.state import Current, SessionState
 from agents.steering_gate import steering_violation
-from evolution.recipes.tunables import bake_tunables
+from agents.tuning import ask_inner, polish_code
+
+
+def dollars_left(ctx: SessionContext, state: SessionState) -> bool:
+    b = ctx.cfg.budget
+    return b.dollars is None or max(ctx.llm.spent_dollars, state.get("dollars", 0.0)) < b.dollars
 
 
 def budget_stop(ctx: SessionContext, state: SessionState) -> str | None:
-    """Why the session must stop now, or None."""
+    """Why the session must stop now, or None. The dollar cap stops the session only when every
+    proposer costs money: the offline proposer is free and carries on."""
     b = ctx.cfg.budget
     if state.get("stop_reason"):
         return state["stop_reason"]
@@ -29,7 +36,7 @@ def budget_stop(ctx: SessionContext, state: SessionState) -> str | None:
         return f"evaluation budget reached ({b.evaluations})"
     if b.wall_time_s is not None and ctx.elapsed(state) >= b.wall_time_s:
         return f"wall-time budget reached ({b.wall_time_s:g} s)"
-    if b.dollars is not None and state.get("dollars", 0.0) >= b.dollars:
+    if not dollars_left(ctx, state) and not any(is_offline(p.model) for p in ctx.cfg.proposers):
         return f"LLM budget reached (${b.dollars:g})"
     if state.get("candidates", 0) >= 3 * b.evaluations + 10:
         return "too many failed or duplicate proposals (3x the evaluation budget)"
@@ -37,10 +44,15 @@ def budget_stop(ctx: SessionContext, state: SessionState) -> str | None:
 
 
 def choose_proposer(ctx: SessionContext, state: SessionState, rng: random.Random) -> str:
-    models = [p.model for p in ctx.cfg.proposers]
+    """By weight or by the bandit; once the dollar cap is reached, only free proposers."""
+    proposers = list(ctx.cfg.proposers)
+    if not dollars_left(ctx, state):
+        proposers = [p for p in proposers if is_offline(p.model)] or proposers
+    models = [p.model for p in proposers]
     if ctx.cfg.bandit and len(models) > 1:
-        return ProposerBandit.from_json(models, state.get("bandit")).choose(rng)
-    return weighted_choice(models, [p.weight for p in ctx.cfg.proposers], rng)
+        arms = {m: v for m, v in (state.get("bandit") or {}).items() if m in models}
+        return ProposerBandit.from_json(models, arms).choose(rng)
+    return weighted_choice(models, [p.weight for p in proposers], rng)
 
 
 def new_current(ctx: SessionContext, index: int) -> Current:
@@ -75,27 +87,6 @@ def new_current(ctx: SessionContext, index: int) -> Current:
         timings={},
         next="",
     )
-
-
-def _ask_inner(
-    inner: dict[str, Any], failed: dict[str, float] | None = None
-) -> tuple[dict[str, float], dict[str, Any]] | None:
-    """The next CMA-ES point of the polish and the optimizer after the ask; None if it broke.
-
-    `failed`: a point asked before, first told as the worst (None when that ends the polish).
-    """
-    from evolution.search.cmaes import TunableOptimizer
-
-    try:
-        opt = TunableOptimizer.from_json(inner["optimizer"])
-        if failed is not None:
-            opt.tell(failed, None)
-            if opt.done:
-                return None
-        values = {k: float(v) for k, v in opt.ask().items()}
-    except (ValueError, RuntimeError, ArithmeticError):  # e.g. cma on a 1-D problem: skip the polish
-        return None
-    return values, {**inner, "optimizer": opt.to_json()}
 
 
 def _steering_in_force(ctx: SessionContext) -> tuple[list[str], Any]:
@@ -177,11 +168,11 @@ def make_select(ctx: SessionContext):  # noqa: ANN201 - a LangGraph node
             cur.update(operator="seed", recipe=seeds[0], island=index % strat.islands)
             update["seeds"] = seeds[1:]
         elif inner and inner.get("remaining", 0) > 0 and inner["recipe_id"] in ctx.population:
-            asked = _ask_inner(inner)
+            asked = ask_inner(inner)
             update["inner"] = asked[1] if asked else None
             if asked:
                 parent = ctx.population[inner["recipe_id"]]
-                recipe = bake_tunables(parent.recipe, asked[0])
+                recipe = polish_code(ctx, parent, asked[0])
                 cur.update(operator="cmaes", recipe=recipe, parents=[parent.id], island=parent.island)
                 cur["tunable_values"] = asked[0]
         if not cur["operator"] and strat.kind != "evomerge":
@@ -220,12 +211,12 @@ def _reask_polish(
     parent = ctx.population.get((cur.get("parents") or [""])[0])
     if not inner or parent is None or retries >= POLISH_REASKS:
         return None
-    asked = _ask_inner(inner, cur.get("tunable_values") or {})
+    asked = ask_inner(inner, cur.get("tunable_values") or {})
     if asked is None:
         return None
     values, inner = asked
     cur.update(
-        recipe=bake_tunables(parent.recipe, values),
+        recipe=polish_code(ctx, parent, values),
         tunable_values=values,
         plan_json=None,
         plan_hash=None,
@@ -234,6 +225,13 @@ def _reask_polish(
         next="propose",
     )
     return {"current": cur, "inner": inner}
+
+
+def _outcome(ctx: SessionContext, cid: str) -> str:
+    c = ctx.population.get(cid)
+    if c is None or c.dev is None:
+        return "not scored"
+    return "dev " + ", ".join(f"{k} {v:.3f}" for k, v in c.dev.summary().items())
 
 
 def make_novelty(ctx: SessionContext):  # noqa: ANN201
@@ -249,16 +247,21 @@ def make_novelty(ctx: SessionContext):  # noqa: ANN201
         retries = cur.get("novelty_retries", 0)
         can_retry = bool(cur.get("proposer")) and retries < ctx.cfg.strategy.novelty_retries
 
-        def back_to_proposer(error: str) -> dict[str, Any]:
+        def back_to_proposer(error: str, why: str) -> dict[str, Any]:
             # The stale plan must go, or propose would take it for a resumed proposal and skip the LLM.
             cur.update(
-                error=error, next="propose", novelty_retries=retries + 1, plan_json=None, plan_hash=None
+                error=error,
+                retry=why,
+                next="propose",
+                novelty_retries=retries + 1,
+                plan_json=None,
+                plan_hash=None,
             )
             return {"current": cur}
 
         if seen is not None and cur.get("operator") not in NO_DEDUP_OPERATORS and can_retry:
             return back_to_proposer(
-                f"novelty check: the plan is identical to {seen}'s; propose a different change"
+                f"the plan is identical to {seen}'s (already evaluated: {_outcome(ctx, seen)})", "novelty"
             )
         if seen is not None and cur.get("operator") not in NO_DEDUP_OPERATORS:
             cur.update(
@@ -267,9 +270,7 @@ def make_novelty(ctx: SessionContext):  # noqa: ANN201
             return {"current": cur}
         broken = steering_violation(ctx, cur)  # type: ignore[arg-type]
         if broken and can_retry:
-            return back_to_proposer(
-                f"steering check: the plan does not follow the user's steering ({broken})"
-            )
+            return back_to_proposer(f"steering check: {broken}", "steer")
         if broken and cur.get("operator") == "cmaes":  # the optimizer hears "worst" and asks elsewhere
             reasked = _reask_polish(ctx, state, cur, broken)
             if reasked is not None:
@@ -283,7 +284,7 @@ def make_novelty(ctx: SessionContext):  # noqa: ANN201
             cur["steering_ignored"] = "; ".join(x for x in (cur.get("steering_ignored"), note) if x)
         reason = ctx.hooks.novelty(ctx, cur)  # type: ignore[arg-type]
         if reason and can_retry:
-            return back_to_proposer(f"novelty check: {reason}")
+            return back_to_proposer(f"near-duplicate: {reason}", "novelty")
         cur["next"] = "evaluate"
         return {"current": cur}
 

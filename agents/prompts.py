@@ -2,13 +2,12 @@
 
 Rendering is strict both ways: a placeholder the caller did not supply, or a value the template
 never uses, is an error, so prompts and the code that fills them cannot drift apart silently.
-Each proposal prompt also carries a machine-readable block (an HTML comment with JSON) that a
-chat model ignores and the offline proposer reads.
+What a chat model receives is text for it alone; the offline proposer gets its structured input
+beside the messages (litellm metadata), never inside them.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,8 @@ from typing import Any
 import prompts as _prompts_pkg
 
 PROMPTS_DIR = Path(_prompts_pkg.__file__).parent
-TEMPLATES = ("system", "mutate", "crossover", "repair", "reflect")
+TEMPLATES = ("system", "mutate", "crossover", "repair", "novelty", "steer", "reflect")
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
-_MACHINE = re.compile(r"<!-- evomerge:machine (\{.*?\}) -->", re.S)
 
 
 class PromptError(ValueError):
@@ -50,18 +48,6 @@ def fill(template: str, values: dict[str, Any], *, name: str = "template") -> st
 
 def render(name: str, directory: Path = PROMPTS_DIR, **values: Any) -> str:
     return fill(load_template(name, directory), values, name=name)
-
-
-def machine_block(data: dict[str, Any]) -> str:
-    """JSON inside an HTML comment; `>` is escaped so recipe text can never close the comment."""
-    payload = json.dumps(data, sort_keys=True).replace(">", "\\u003e")
-    return f"<!-- evomerge:machine {payload} -->"
-
-
-def parse_machine_block(text: str) -> dict[str, Any] | None:
-    """The last machine block in `text`, or None."""
-    found = _MACHINE.findall(text)
-    return json.loads(found[-1]) if found else None
 
 
 def check_templates(directory: Path = PROMPTS_DIR) -> dict[str, set[str]]:

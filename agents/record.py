@@ -13,10 +13,11 @@ from typing import Any
 from agents.bandit import ProposerBandit, improvement_reward
 from agents.context import SessionContext
 from agents.operators import STRATEGY_OPERATORS, cid_of
+from agents.references import cascade_for
 from agents.state import Member, SessionState
+from agents.tuning import after_record
 from evolution.runs.candidate import Candidate, Cost, SplitScores
 
-POLISH_SIGMA = 0.1  # CMA-ES step of a polish, as a share of each tunable's range
 EVAL_FAILURES: tuple[type[BaseException], ...] = (ValueError, RuntimeError, KeyError, IndexError)
 
 
@@ -26,16 +27,17 @@ def make_evaluate(ctx: SessionContext):  # noqa: ANN201 - a LangGraph node
 
         cur: dict[str, Any] = dict(state["current"] or {})
         plan = MergePlan.from_json(cur["plan_json"], origin=cur["id"])
+        cascade = cascade_for(ctx, state, cur)
         t0 = time.perf_counter()
         try:
-            dev, test, timings = ctx.evaluate(plan)
+            dev, test, timings = ctx.evaluate(plan, cascade=cascade) if cascade else ctx.evaluate(plan)
         except EVAL_FAILURES as e:  # a plan the executor cannot merge: the candidate failed, not the run
             cur.update(status="failed", error=f"evaluate: {type(e).__name__}: {e}"[:500], evaluated=True)
         else:
             cur.update(
-                status="ok",
+                status="ok" if test is not None else "stopped",
                 dev=dev.model_dump(mode="json"),
-                test=test.model_dump(mode="json"),
+                test=test.model_dump(mode="json") if test is not None else None,
                 evaluated=True,
             )
             cur["timings"] = {**cur.get("timings", {}), **timings}
@@ -59,6 +61,11 @@ def to_candidate(cur: dict[str, Any]) -> Candidate:
         plan_json=cur.get("plan_json"),
         plan_hash=cur.get("plan_hash"),
         tunables=dict(cur.get("tunables", {})),
+        tunable_specs={
+            t["name"]: [float(t["default"]), float(t["low"]), float(t["high"])]
+            for t in cur.get("tunable_specs") or []
+            if t.get("low") is not None and t.get("high") is not None and "default" in t
+        },
         method_family=cur.get("method_family", ""),
         dev=SplitScores.model_validate(cur["dev"]) if cur.get("dev") else None,
         test=SplitScores.model_validate(cur["test"]) if cur.get("test") else None,
@@ -88,142 +95,6 @@ def member(c: Candidate) -> Member:
     )
 
 
-def _inner_after(ctx: SessionContext, state: SessionState, c: Candidate, cur: dict[str, Any]) -> dict | None:
-    """Advance the numeric inner loop, or start it: screening of the seeds, then CMA-ES polishes.
-
-    Once seeding is over, each seed with tunables is screened (`off_probes`: every weight-like
-    tunable set to 0 once, which leaves a component out), best seeds first and within a quarter
-    of the budget; then CMA-ES polishes the best candidate with tunables (screened points
-    included), restarting from its best point while a polish improves. Later, a new elite with
-    tunables starts a new polish.
-    """
-    from evolution.search.cmaes import TunableOptimizer
-
-    inner = state.get("inner")
-    if c.operator == "cmaes" and inner:
-        try:
-            opt = TunableOptimizer.from_json(inner["optimizer"])
-            opt.tell(cur.get("tunable_values") or {}, c.dev_mean)
-        except (ValueError, RuntimeError, ArithmeticError):  # a broken optimizer ends this phase
-            opt = None
-        left = int(inner["remaining"]) - 1
-        if opt is not None and left > 0 and not opt.done:
-            return {**inner, "remaining": left, "optimizer": opt.to_json()}
-        if inner.get("phase") == "screen":
-            return _screen_next(ctx, list(inner.get("queue", [])), int(inner.get("spent", 0)), cur)
-        return _polish_again(ctx, inner, cur)
-    if inner or ctx.cfg.strategy.kind != "evomerge" or ctx.cfg.strategy.cmaes_inner <= 0:
-        return inner
-    if c.operator == "seed":
-        if state.get("seeds"):
-            return None
-        tuned = [
-            p
-            for p in ctx.population.values()
-            if p.operator == "seed" and p.tunables and p.dev_mean is not None
-        ]
-        tuned.sort(key=lambda p: (-(p.dev_mean or 0.0), p.id))
-        return _screen_next(ctx, [p.id for p in tuned], 0, cur)
-    best = (state.get("best") or {}).get("dev")
-    if c.dev_mean is not None and c.tunables and (best is None or c.dev_mean > best):
-        return _polish(ctx, c, cur)
-    return None
-
-
-def _screen_next(ctx: SessionContext, queue: list[str], spent: int, cur: dict[str, Any]) -> dict | None:
-    """Screen the next queued seed that has weight-like tunables; when none is left (or the
-    screening used a quarter of the budget), polish the best candidate with tunables."""
-    from evolution.search.cmaes import TunableOptimizer, off_probes
-
-    cap = ctx.cfg.budget.evaluations // 4
-    while queue:
-        target = ctx.population.get(queue.pop(0))
-        specs = _bounded_specs(ctx, target) if target is not None else []
-        values = {s["name"]: min(max(s["value"], s["low"]), s["high"]) for s in specs}
-        probes = off_probes(values, {s["name"]: s["low"] for s in specs}, limit=max(cap - spent, 0))
-        if target is None or not probes:
-            continue
-        opt = TunableOptimizer(
-            list(values),
-            list(values.values()),
-            [s["low"] for s in specs],
-            [s["high"] for s in specs],
-            seed=ctx.cfg.seed * 1000 + int(cur["index"]),
-            max_evals=len(probes),
-            probes=probes,
-        )
-        return {
-            "phase": "screen",
-            "recipe_id": target.id,
-            "remaining": len(probes),
-            "optimizer": opt.to_json(),
-            "queue": queue,
-            "spent": spent + len(probes),
-        }
-    target = _best_tuned(ctx)
-    return _polish(ctx, target, cur) if target is not None else None
-
-
-def _best_tuned(ctx: SessionContext) -> Candidate | None:
-    """The best evaluated candidate with tunables (not a migrant copy; ties: the earliest)."""
-    tuned = [
-        p
-        for p in ctx.population.values()
-        if p.status == "ok" and p.tunables and p.dev_mean is not None and p.operator != "migrate"
-    ]
-    return max(tuned, key=lambda p: (p.dev_mean or 0.0, -int(p.id[1:])), default=None)
-
-
-def _polish_again(ctx: SessionContext, inner: dict[str, Any], cur: dict[str, Any]) -> dict | None:
-    """A polish that improved on its start restarts from its best point (fresh step size and
-    covariance, as CMA-ES restarts do); one that found nothing better ends the inner loop."""
-    start = ctx.population.get(inner.get("recipe_id", ""))
-    best = _best_tuned(ctx)
-    if start is None or best is None or start.dev_mean is None or not (best.dev_mean or 0.0) > start.dev_mean:
-        return None
-    return _polish(ctx, best, cur)
-
-
-def _polish(ctx: SessionContext, target: Candidate, cur: dict[str, Any]) -> dict | None:
-    """A CMA-ES polish of `target`'s tunables: `cmaes_inner` evaluations, with a population
-    small enough for at least three generations (one generation alone cannot adapt), and a local
-    step (sigma 0.1 of each range): the screening already made the big jumps. Measured on both
-    demo zoos from the best screened point, 20 evaluations x 3 seeds: sigma 0.1 ended at dev
-    .375-.385 / .305-.314, sigma 0.25 at .354 / .283-.309."""
-    import math
-
-    from evolution.search.cmaes import TunableOptimizer
-
-    specs = _bounded_specs(ctx, target)
-    if not specs:
-        return None
-    n = ctx.cfg.strategy.cmaes_inner
-    default = 4 + int(3 * math.log(max(len(specs), 2)))  # CMA-ES's own default population
-    opt = TunableOptimizer(
-        [s["name"] for s in specs],
-        [min(max(s["value"], s["low"]), s["high"]) for s in specs],
-        [s["low"] for s in specs],
-        [s["high"] for s in specs],
-        sigma=POLISH_SIGMA,
-        seed=ctx.cfg.seed * 1000 + int(cur["index"]),
-        popsize=max(4, min(default, n // 3)),
-        max_evals=n,
-    )
-    return {"phase": "polish", "recipe_id": target.id, "remaining": n, "optimizer": opt.to_json()}
-
-
-def _bounded_specs(ctx: SessionContext, c: Candidate) -> list[dict[str, Any]]:
-    """The candidate's tunables with their bounds (re-read from its recipe in the sandbox)."""
-    from evolution.recipes.sandbox import RecipeError, run_recipe
-    from evolution.recipes.tunables import tunable_specs
-
-    try:
-        outcome = run_recipe(c.recipe, ctx.facts, tunable_values=c.tunables or None, timeout_s=20)
-    except RecipeError:
-        return []
-    return [s for s in tunable_specs(outcome) if s.get("low") is not None and s.get("high") is not None]
-
-
 def _migrate(
     ctx: SessionContext, counter: int, evaluations: int, generation: int
 ) -> tuple[list[Candidate], int]:
@@ -248,11 +119,19 @@ def make_record(ctx: SessionContext):  # noqa: ANN201
     def record(state: SessionState) -> dict[str, Any]:
         cur: dict[str, Any] = dict(state["current"] or {})
         c = to_candidate(cur)
-        spent = float(state.get("dollars", 0.0)) + c.cost.dollars  # run totals: the report's x axes
+        lesson, reply = ctx.hooks.lesson(ctx, c)
+        if reply is not None:  # the lesson is charged to the candidate it is about
+            c.cost = Cost(
+                prompt_tokens=c.cost.prompt_tokens + reply.prompt_tokens,
+                completion_tokens=c.cost.completion_tokens + reply.completion_tokens,
+                dollars=c.cost.dollars + reply.dollars,
+            )
+        # run totals at this record (the report's wall-time and dollar axes)
+        spent = max(ctx.llm.spent_dollars, float(state.get("dollars", 0.0)) + c.cost.dollars)
         c = c.model_copy(update={"elapsed_s": round(ctx.elapsed(state), 3), "dollars_total": round(spent, 6)})
         c = c.model_copy(update={"commit": ctx.lineage.record(c)})
         ctx.population[c.id] = c
-        ctx.hooks.after_record(ctx, c)
+        ctx.hooks.after_record(ctx, c, lesson)
         evaluated = bool(cur.get("evaluated"))
         evaluations = int(state.get("evaluations", 0)) + int(evaluated)
         counter = int(cur["index"]) + 1
@@ -268,33 +147,35 @@ def make_record(ctx: SessionContext):  # noqa: ANN201
             "evaluations": evaluations,
             "failed": int(state.get("failed", 0)) + int(c.status == "failed"),
             "duplicates": int(state.get("duplicates", 0)) + int(c.status == "duplicate"),
+            "stopped": int(state.get("stopped", 0)) + int(c.status == "stopped"),
             "population": pop,
             "hashes": hashes,
             "elapsed_s": ctx.elapsed(state),
-            "dollars": float(state.get("dollars", 0.0)) + c.cost.dollars,
+            "dollars": spent,
             "prompt_tokens": int(state.get("prompt_tokens", 0)) + c.cost.prompt_tokens,
             "completion_tokens": int(state.get("completion_tokens", 0)) + c.cost.completion_tokens,
-            "inner": _inner_after(ctx, state, c, cur),
         }
+        update.update(after_record(ctx, state, c, cur))
         if c.operator in STRATEGY_OPERATORS:
             from agents.strategy_bridge import strategy_tell
 
             update["strategy"] = strategy_tell(ctx, state, cur, c.dev if c.status == "ok" else None)
         best = state.get("best")
-        if c.dev_mean is not None and (best is None or c.dev_mean > best["dev"]):
+        if c.fitness is not None and (best is None or c.fitness > best.get("fitness", best["dev"])):
             best = {
                 "id": c.id,
                 "dev": c.dev_mean,
+                "fitness": c.fitness,
                 "test": c.test.mean if c.test else None,
                 "commit": c.commit,
             }
         update["best"] = best
         if c.proposer and len(ctx.cfg.proposers) > 1:
             parent_dev = max(
-                (ctx.population[p].dev_mean or 0.0 for p in c.parents if p in ctx.population), default=None
+                (ctx.population[p].fitness or 0.0 for p in c.parents if p in ctx.population), default=None
             )
             bandit = ProposerBandit.from_json([p.model for p in ctx.cfg.proposers], state.get("bandit"))
-            bandit.update(c.proposer, improvement_reward(c.dev_mean, parent_dev), c.cost.dollars)
+            bandit.update(c.proposer, improvement_reward(c.fitness, parent_dev), c.cost.dollars)
             update["bandit"] = bandit.to_json()
         write_status(ctx, {**state, **update}, c)
         if ctx.on_record is not None:
@@ -302,6 +183,20 @@ def make_record(ctx: SessionContext):  # noqa: ANN201
         return update
 
     return record
+
+
+def _front(ctx: SessionContext) -> list[dict[str, Any]]:
+    """The Pareto front over per-task dev scores (for `evomerge status`, export and plots)."""
+    from evolution.search.pareto import pareto_front
+
+    tasks = list(ctx.info.get("tasks", []))
+    if len(tasks) < 2:
+        return []
+    front = pareto_front(list(ctx.population.values()), tasks)
+    return [
+        {"id": c.id, "dev": c.dev.summary() if c.dev else {}, "test": c.test.summary() if c.test else {}}
+        for c in front
+    ]
 
 
 def write_status(ctx: SessionContext, state: dict[str, Any], last: Candidate | None = None) -> None:
@@ -326,12 +221,16 @@ def write_status(ctx: SessionContext, state: dict[str, Any], last: Candidate | N
             "evaluations": state.get("evaluations", 0),
             "failed": state.get("failed", 0),
             "duplicates": state.get("duplicates", 0),
+            "stopped": state.get("stopped", 0),
             "best": best_out,
             "cost": {
                 "dollars": round(float(state.get("dollars", 0.0)), 6),
                 "prompt_tokens": state.get("prompt_tokens", 0),
                 "completion_tokens": state.get("completion_tokens", 0),
             },
+            "proposers": ctx.llm.usage(),
+            "front": _front(ctx),
+            "unpriced_models": ctx.llm.unpriced,
             "elapsed_s": round(float(state.get("elapsed_s", 0.0)), 2),
             "budget": {"evaluations": b.evaluations, "wall_time_s": b.wall_time_s, "dollars": b.dollars},
             "last": last.id if last else None,

@@ -9,8 +9,17 @@ from agents.context import SessionContext
 from agents.llm import LLMError, extract_rationale
 from agents.operators import NO_LLM_OPERATORS
 from agents.prompting import parent_text, system_prompt
-from agents.prompts import machine_block, render
+from agents.prompts import render
 from agents.state import SessionState
+
+
+def add_cost(cur: dict[str, Any], reply: Any) -> None:
+    """Charge an LLM reply to the candidate in progress."""
+    cost = dict(cur.get("cost", {}))
+    cost["prompt_tokens"] = cost.get("prompt_tokens", 0) + reply.prompt_tokens
+    cost["completion_tokens"] = cost.get("completion_tokens", 0) + reply.completion_tokens
+    cost["dollars"] = cost.get("dollars", 0.0) + reply.dollars
+    cur["cost"] = cost
 
 
 def llm_reflection(ctx: SessionContext, cur: dict[str, Any]) -> str:
@@ -39,18 +48,21 @@ def llm_reflection(ctx: SessionContext, cur: dict[str, Any]) -> str:
             parent=parent_text(ctx, grand.id),
             child=parent_text(ctx, parent.id) + f"\n\nIts proposer's rationale: {parent.rationale[:800]}",
             memory=cur.get("memory") or "(none)",
-            machine=machine_block(block),
         )
         proposer = next(p for p in ctx.cfg.proposers if p.model == cur["proposer"])
         messages = [{"role": "system", "content": system_prompt(ctx)}, {"role": "user", "content": prompt}]
         try:
-            reply = ctx.llm.complete(proposer, messages, seed=ctx.cfg.seed)
+            reply = ctx.llm.complete(
+                proposer,
+                messages,
+                purpose="reflect",
+                candidate=cur["id"],
+                structured=block,
+                seed=ctx.cfg.seed,
+            )
         except LLMError:
             return ""
-        cost = cur.setdefault("cost", {})
-        cost["prompt_tokens"] = cost.get("prompt_tokens", 0) + reply.prompt_tokens
-        cost["completion_tokens"] = cost.get("completion_tokens", 0) + reply.completion_tokens
-        cost["dollars"] = cost.get("dollars", 0.0) + reply.dollars
+        add_cost(cur, reply)
         ctx.reflections[key] = f"Reflection on {parent.id} vs {grand.id}: {extract_rationale(reply.text)}"
     return ctx.reflections[key]
 

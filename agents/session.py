@@ -50,9 +50,9 @@ def session_info(cfg: RunConfig, facts: Any) -> dict[str, Any]:
 
     compatible = {n: [m for m in methods if swappable(n, m)] for n in methods}
     tasks = [t.name for t in load_suite(cfg.tasks).tasks]
-    from evolution.recipes.recipe_api.reference import recipe_reference_markdown
+    from evolution.recipes.recipe_api.reference import compact_reference_markdown
 
-    reference = recipe_reference_markdown()
+    reference = compact_reference_markdown()
     layers = {m.alias: m.num_layers for m in facts.models}
     models_text = "\n".join(
         f"- `{a}` ({'base' if a == cfg.base else 'expert'}, {layers.get(a, '?')} layers)" for a in cfg.models
@@ -94,6 +94,7 @@ def build_context(
     from agents.context import SessionContext
     from agents.llm import LLMClient  # litellm and the offline provider load on the first call
     from evolution.recipes.facts import RecipeFacts
+    from evolution.runs.costs import CostLedger
     from evolution.runs.lineage import Lineage
     from evolution.scoring.evaluator import ResidentEvaluator
 
@@ -112,6 +113,7 @@ def build_context(
         on_record=on_record,
     )
     ctx.population = {c.id: c for c in lineage.candidates()}
+    ctx.llm.attach(CostLedger(folder.root))  # the spend so far (resume) and every call from now on
     return ctx
 
 
@@ -128,7 +130,6 @@ def _drive(ctx: SessionContext, initial: dict[str, Any] | None, ask: Ask | None)
         if initial is None:
             snap = graph.get_state(config)
             ctx.elapsed_base = float(snap.values.get("elapsed_s", 0.0)) if snap.values else 0.0
-            ctx.llm.spent_dollars = float(snap.values.get("dollars", 0.0)) if snap.values else 0.0
             if not snap.values:  # killed before the first checkpoint: start over
                 return _drive(ctx, initial_state(ctx.cfg), ask)
             ctx.hooks.check(ctx, snap.values)  # memory vs lineage vs checkpoint
@@ -165,6 +166,7 @@ def initial_state(cfg: RunConfig) -> dict[str, Any]:
         "evaluations": 0,
         "failed": 0,
         "duplicates": 0,
+        "stopped": 0,
         "elapsed_s": 0.0,
         "dollars": 0.0,
         "prompt_tokens": 0,
@@ -173,6 +175,8 @@ def initial_state(cfg: RunConfig) -> dict[str, Any]:
         "hashes": {},
         "seeds": starter_sources(cfg.recipes) if cfg.strategy.kind == "evomerge" else [],
         "inner": None,
+        "polish_queue": [],
+        "numeric": 0,
         "strategy": {},
         "bandit": {},
         "best": None,

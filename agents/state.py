@@ -47,6 +47,8 @@ class Current(TypedDict, total=False):
     attempts: int  # repair attempts used
     novelty_retries: int
     error: str | None  # last structured error (for the repair prompt / the failed record)
+    retry: str  # why the proposer is asked again: repair | novelty | steer
+    attempt_code: str | None  # the code the last attempt sent (None: the reply had no usable code)
     tunable_values: dict[str, float] | None
     plan_json: str | None
     plan_hash: str | None
@@ -69,6 +71,7 @@ class SessionState(TypedDict, total=False):
     evaluations: int  # scored (the budget's unit)
     failed: int
     duplicates: int
+    stopped: int  # cascade: candidates that stopped after the dev subset
     elapsed_s: float  # wall time over every session of this run
     dollars: float
     prompt_tokens: int
@@ -76,10 +79,12 @@ class SessionState(TypedDict, total=False):
     population: list[Member]
     hashes: dict[str, str]  # plan hash -> candidate id
     seeds: list[str]  # starter recipe sources still to evaluate
-    inner: dict[str, Any] | None  # CMA-ES polish of one recipe: {recipe_id, remaining, optimizer}
+    inner: dict[str, Any] | None  # CMA-ES polish of one recipe: {phase, recipe_id, remaining, optimizer}
+    polish_queue: list[str]  # new structures waiting for their polish (agents/tuning.py)
+    numeric: int  # evaluations spent on screening and polish points
     strategy: dict[str, Any]  # strategy state (JSON)
     bandit: dict[str, Any]
-    best: dict[str, Any] | None  # {id, dev, test, commit}
+    best: dict[str, Any] | None  # {id, dev, fitness, test, commit}
     current: Current | None
     stop_reason: str | None
     feedback: list[str]

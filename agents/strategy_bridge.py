@@ -8,7 +8,6 @@ The optimizer's state (its event log as JSON) lives in the graph state: ask in s
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -67,11 +66,7 @@ def strategy_proposal(
     plan = g.decode(x)
     values = g.values(x)
     op = "cmaes_ps" if ctx.cfg.strategy.kind == "cmaes" else ctx.cfg.strategy.kind
-    recipe = (
-        f'"""{op}: one point of the fixed parameter-space genome (no recipe code; the strategy\n'
-        f'proposes the plan directly). Per layer block and expert: weight and density of {g.method}."""\n\n'
-        f"GENOME = {json.dumps({k: round(v, 6) for k, v in values.items()}, indent=4)}\n"
-    )
+    recipe = g.recipe(x, title=f"{op} point #{int(cur['index']) + 1}")
     updates = {
         "operator": op,
         "recipe": recipe,
@@ -90,7 +85,7 @@ def strategy_tell(ctx: SessionContext, state: SessionState, cur: dict[str, Any],
     g = genome(ctx)
     opt = _load(ctx, (state.get("strategy") or {}).get("opt"), g)
     x = g.as_vector(cur.get("tunable_values") or {})
-    fitness = dev.mean if dev is not None else None
+    fitness = (dev.fitness if dev.fitness is not None else dev.mean) if dev is not None else None
     if ctx.cfg.strategy.kind == "m2n2":
         per_item = [v for _, t in sorted(dev.tasks.items()) for v in t.per_item] if dev is not None else None
         opt.tell(x, fitness, per_item)

@@ -201,10 +201,8 @@ def test_dropped_connection_reads_as_connection_error() -> None:
 
 def test_slow_reply_past_timeout_raises_timeout() -> None:
     with FakeLLMServer([Reply("late", delay_s=2.0)]) as server:
-        start = time.perf_counter()
         with pytest.raises(litellm.Timeout):
             ask(server, timeout=0.2)
-        assert time.perf_counter() - start < 1.5
 
 
 def test_list_script_then_default() -> None:
@@ -275,20 +273,18 @@ def test_a_failing_script_answers_500() -> None:
 
 
 def test_concurrent_requests_are_answered_concurrently() -> None:
-    """A serial server would space 4 arrivals by 3 delays; here they all land within 2 (client CPU slack)."""
-    delay = 0.5
+    """A serial server would take the 2nd request only after answering the 1st (one delay later);
+    here every request is taken before the first answer could have gone out."""
+    delay = 3.0
     with FakeLLMServer(default=Reply("ok", delay_s=delay)) as server:
         threads = [threading.Thread(target=ask, args=(server,)) for _ in range(4)]
-        start = time.perf_counter()
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-        elapsed = time.perf_counter() - start
         arrivals = [r.time for r in server.chat_requests]
     assert len(arrivals) == 4
-    assert max(arrivals) - min(arrivals) < 2 * delay
-    assert elapsed < 4 * delay
+    assert max(arrivals) - min(arrivals) < delay
 
 
 def test_replies_parse_what_litellm_returns() -> None:
@@ -320,7 +316,6 @@ def test_close_cuts_pending_delays_short() -> None:
     caller.start()
     while not server.chat_requests:
         time.sleep(0.01)
-    start = time.perf_counter()
     server.close()
-    caller.join(timeout=5)
-    assert outcome and time.perf_counter() - start < 3
+    caller.join(timeout=10)
+    assert outcome  # the 30 s delay was cut short by close()

@@ -109,9 +109,11 @@ def test_mock_llm_replies_drive_repair_and_failures(tmp_path: Path) -> None:
     assert cands["c0004"].status == "failed" and "timeout" in cands["c0004"].error
     assert cands["c0005"].status == "duplicate" and "c0001" in cands["c0005"].error
     assert cands["c0006"].status == "ok" and result.state["evaluations"] == 4
-    repairs = [p for p in scripted.prompts if p.startswith("## Repair")]
-    assert "no_code" in repairs[0] and "nope" in repairs[1]  # the structured sandbox error is fed back
-    assert sum("novelty check" in p and "c0001" in p for p in repairs) == 2  # retries reach the LLM
+    repairs = [p for p in scripted.prompts if "could not be used" in p.split("\n", 1)[0]]
+    assert "no code block" in repairs[0] and "(no usable recipe code in your reply)" in repairs[0]
+    assert "nope" in repairs[1] and "uniform('ties', nope)" in repairs[1]  # the sandbox error and the code
+    retries = [p for p in scripted.prompts if "repeats what was tried" in p.split("\n", 1)[0]]
+    assert len(retries) == 2 and all("c0001" in p for p in retries)  # novelty retries reach the LLM
     assert all("## Source models" not in p for p in scripted.prompts)  # the system prompt is separate
     assert result.state["prompt_tokens"] > 0
     reflected = [c for c in cands.values() if "Reflection on" in c.reflection]
@@ -154,7 +156,7 @@ def test_comparison_strategies_run_in_the_same_graph(tmp_path: Path, kind: str, 
     result = run_session(cfg, tmp_path / "runs")
     cands = check_lineage(result.run_dir)
     assert [c.operator for c in cands] == [operator] * 4
-    assert all(c.status == "ok" and c.proposer == "" and "GENOME = {" in c.recipe for c in cands)
+    assert all(c.status == "ok" and c.proposer == "" and "GENES = {" in c.recipe for c in cands)
     assert len({c.plan_hash for c in cands}) == 4
     assert result.state["strategy"]["opt"]  # the optimizer's replayable log lives in the checkpoint
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.llm import LLMClient, LLMError, extract_code, extract_rationale, litellm
+from agents.llm import LLMClient, LLMError, extract_rationale, litellm
 from evolution.runs.config import ProposerConfig
 
 MSG = [{"role": "user", "content": "write a recipe"}]
@@ -59,11 +59,6 @@ def test_any_provider_string_and_api_base_are_passed_through() -> None:
     assert client.calls == 3
 
 
-def test_extract_code_and_rationale() -> None:
-    assert extract_code(GOOD) == "METHOD = 'ties'\n"
+def test_extract_rationale_drops_code() -> None:
     two = "a\n```\nplain\n```\nb\n```python\nX = 1\n```\n"
-    assert extract_code(two) == "X = 1\n"
-    assert extract_code("```\nY = 2\n```") == "Y = 2\n"
-    assert extract_code("no code at all") is None
-    assert extract_code("```python\n\n```") is None
     assert extract_rationale(two) == "a\nb"

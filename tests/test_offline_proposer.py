@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from agents.offline.proposer import NOT_AN_LLM, register_offline_provider
-from agents.prompts import machine_block
 from evolution.merge.registry import all_methods
 from evolution.recipes.facts import RecipeFacts
 from evolution.recipes.literals import find_literals
@@ -44,23 +43,26 @@ def _context() -> dict:
     }
 
 
-def _ask(model: str, op: str, parents: list[str], cid: str = "c0007", **extra: object) -> str:
+def _ask(
+    model: str, op: str, parents: list[str], cid: str = "c0007", specs: dict | None = None, **extra: object
+) -> str:
     from agents.llm import litellm
 
     block = {"op": op, "candidate": cid, "seed": 3, "attempt": 0, "context": _context(), "directives": []}
     block["parents"] = [
-        {"id": f"p{i}", "recipe": r, "dev": {"add": 0.5, "mean": 0.5}} for i, r in enumerate(parents)
+        {"id": f"p{i}", "recipe": r, "dev": {"add": 0.5, "mean": 0.5}, "tunable_specs": specs or {}}
+        for i, r in enumerate(parents)
     ]
     block.update(extra)
-    prompt = "Please improve this recipe.\n\n" + machine_block(block)
-    resp = litellm.completion(model=model, messages=[{"role": "user", "content": prompt}])
+    messages = [{"role": "user", "content": "Please improve this recipe."}]
+    resp = litellm.completion(model=model, messages=messages, metadata={"evomerge": block})
     return resp.choices[0].message.content
 
 
 def _code(reply: str) -> str:
-    from agents.llm import extract_code
+    from agents.replies import parse_reply
 
-    code = extract_code(reply)
+    code = parse_reply(reply, None).code
     assert code is not None, reply
     ast.parse(code)
     return code
@@ -174,7 +176,7 @@ def test_a_prompt_without_a_block_is_answered_plainly() -> None:
     from agents.llm import litellm
 
     resp = litellm.completion(model="offline/mutator", messages=[{"role": "user", "content": "hello"}])
-    assert "no machine block" in resp.choices[0].message.content
+    assert "no structured input" in resp.choices[0].message.content
 
 
 def test_expert_weightings_can_drop_an_expert() -> None:
@@ -188,13 +190,15 @@ def test_expert_weightings_can_drop_an_expert() -> None:
     assert dropped and set(dropped) <= {"e1", "e2", "e3"}, "no mutation ever dropped an expert"
 
 
-def test_a_polish_is_baked_into_code_and_inherited_by_children() -> None:
-    from evolution.recipes.tunables import bake_tunables, inherited_tunables
+def test_the_polisher_moves_tuned_values_inside_their_bounds() -> None:
+    from evolution.recipes.literals import read_tuned, with_tuned
 
-    parent = example_source("ties")
-    baked = bake_tunables(parent, {"density": 0.3141, "weight": 1.25, "absent": 9.0})
-    lits = find_literals(baked)
-    assert lits["tunable:density"].value == 0.3141 and lits["tunable:weight"].value == 1.25
-    values = {"density": 0.3141, "weight": 1.25, "density_g0_e0": 0.7}
-    child = baked.replace('tunable("weight", 1.25', 'tunable("weight", 0.9')  # the proposer edited weight
-    assert inherited_tunables(baked, values, child) == {"density": 0.3141, "density_g0_e0": 0.7}
+    parent = with_tuned(example_source("task_arithmetic"), {"weight_e0": 0.2, "weight_e1": 1.4})
+    specs = {"weight_e0": [1.0, 0.0, 1.5], "weight_e1": [1.0, 0.0, 1.5]}
+    moved = 0
+    for i in range(12):
+        child = _code(_ask("offline/polisher", "mutate", [parent], cid=f"c{i:04d}", specs=specs))
+        tuned = read_tuned(child)
+        assert all(0.0 <= v <= 1.5 for v in tuned.values()), tuned
+        moved += tuned != {"weight_e0": 0.2, "weight_e1": 1.4}
+    assert moved >= 6  # the polisher perturbs the values in force, not the untuned defaults

@@ -1,4 +1,4 @@
-"""Prompt templates: strict placeholders both ways, and the machine block round trip."""
+"""Prompt templates: strict placeholders both ways; nothing meant for machines reaches a model."""
 
 from __future__ import annotations
 
@@ -7,22 +7,24 @@ from pathlib import Path
 import pytest
 
 from agents.prompts import (
+    PROMPTS_DIR,
     TEMPLATES,
     PromptError,
     check_templates,
     fill,
-    machine_block,
-    parse_machine_block,
     placeholders,
     render,
 )
 
+RETRY = {"candidate", "attempt", "max_attempts", "steering", "attempted", "parent"}
 EXPECTED = {
     "system": {"models", "tasks", "recipe_reference"},
-    "mutate": {"steering", "parent", "memory", "reflection", "machine"},
-    "crossover": {"steering", "parent_a", "parent_b", "memory", "reflection", "machine"},
-    "repair": {"attempt", "max_attempts", "error", "recipe", "machine"},
-    "reflect": {"parent", "child", "memory", "machine"},
+    "mutate": {"candidate", "steering", "parent", "inspirations", "memory", "reflection"},
+    "crossover": {"candidate", "steering", "parent_a", "parent_b", "memory", "reflection"},
+    "repair": RETRY | {"error"},
+    "novelty": RETRY | {"reason"},
+    "steer": RETRY | {"reason"},
+    "reflect": {"parent", "child", "memory"},
 }
 
 
@@ -54,9 +56,9 @@ def test_a_custom_template_folder(tmp_path: Path) -> None:
     assert fill("{{a}}{{a}}", {"a": 1}) == "11"
 
 
-def test_machine_block_survives_comment_closers_in_recipes() -> None:
-    data = {"parents": [{"id": "c0001", "recipe": "X = '-->'\n# <!-- evil -->\n"}], "op": "mutate"}
-    text = "prose\n" + machine_block(data) + "\nmore prose"
-    assert text.count("-->") == 1
-    assert parse_machine_block(text) == data
-    assert parse_machine_block("no block here") is None
+def test_no_template_carries_machine_data_and_every_retry_keeps_the_steering() -> None:
+    for name in TEMPLATES:
+        text = (PROMPTS_DIR / f"{name}.md").read_text()
+        assert "<!--" not in text and "machine" not in placeholders(text), name
+    for name in ("mutate", "crossover", "repair", "novelty", "steer"):
+        assert "steering" in placeholders((PROMPTS_DIR / f"{name}.md").read_text()), name

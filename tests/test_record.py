@@ -15,7 +15,7 @@ def test_seeds_are_screened_then_the_best_is_polished(tmp_path: Path) -> None:
         "inner",
         starters=("task_arithmetic", "layer_swap"),
         budget={"evaluations": 12},
-        strategy={"islands": 1, "cmaes_inner": 6, "crossover_rate": 0.0},
+        strategy={"islands": 1, "cmaes_inner": 6, "crossover_rate": 0.0, "polish_share": 1.0},
     )
     result = run_session(cfg, tmp_path / "runs")
     cands = {c.id: c for c in check_lineage(result.run_dir)}
@@ -38,9 +38,13 @@ def test_seeds_are_screened_then_the_best_is_polished(tmp_path: Path) -> None:
     best = max([ta, *screen], key=lambda c: (c.dev_mean or 0.0, -int(c.id[1:])))  # ties: the earliest
     assert polish and polish[0].parents == [best.id]
     assert len([c for c in polish if c.parents == [best.id]]) <= cfg.strategy.cmaes_inner
-    # a polish restarts only from a point better than where the previous one started
+    # a polish restarts only from a point better than where the previous one started, or tunes
+    # a proposal whose plan has a new structure
     for c in polish:
-        assert c.parents == [best.id] or (cands[c.parents[0]].dev_mean or 0.0) > (best.dev_mean or 0.0)
+        start = cands[c.parents[0]]
+        restart = (start.dev_mean or 0.0) > (best.dev_mean or 0.0)
+        structure = start.operator in ("mutate", "crossover") and (start.dev_mean or 0.0) > 0.0
+        assert c.parents == [best.id] or restart or structure
 
 
 def test_no_inner_loop_when_cmaes_inner_is_zero(tmp_path: Path) -> None:
@@ -60,7 +64,7 @@ def test_a_polish_restarts_only_after_it_improved() -> None:
 
     from zoo_fixture import small_zoo_info
 
-    from agents.record import POLISH_SIGMA, _polish_again
+    from agents.tuning import POLISH_SIGMA, _polish_again
     from evolution.recipes.facts import RecipeFacts
     from evolution.recipes.starters import example_source
     from evolution.runs.candidate import Candidate, SplitScores, TaskResult
@@ -75,14 +79,17 @@ def test_a_polish_restarts_only_after_it_improved() -> None:
         return Candidate(id=cid, status="ok", recipe=src, tunables={"density": 0.5}, dev=scores, operator=op)
 
     start, better = cand("c0001", 0.1, "seed"), cand("c0002", 0.2, "cmaes")
-    strategy = SimpleNamespace(cmaes_inner=9)
+    strategy = SimpleNamespace(cmaes_inner=9, polish_share=0.5)
     ctx = SimpleNamespace(
         population={"c0001": start, "c0002": better},
         facts=facts,
-        cfg=SimpleNamespace(strategy=strategy, seed=0),
+        info={},
+        cfg=SimpleNamespace(strategy=strategy, seed=0, budget=SimpleNamespace(evaluations=100)),
     )
-    again = _polish_again(ctx, {"recipe_id": "c0001"}, {"index": 3})
+    state = {"numeric": 0}
+    again = _polish_again(ctx, state, {"recipe_id": "c0001"}, {"index": 3})
     assert again is not None and again["recipe_id"] == "c0002" and again["remaining"] == 9
     opt = TunableOptimizer.from_json(again["optimizer"])
     assert opt.sigma == POLISH_SIGMA and opt._es.popsize == 4  # 9 // 3 = 3, at least 4
-    assert _polish_again(ctx, {"recipe_id": "c0002"}, {"index": 3}) is None  # nothing better: done
+    assert _polish_again(ctx, state, {"recipe_id": "c0002"}, {"index": 3}) is None  # nothing better: done
+    assert _polish_again(ctx, {"numeric": 50}, {"recipe_id": "c0001"}, {"index": 3}) is None  # share spent

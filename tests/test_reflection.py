@@ -204,14 +204,19 @@ def test_llm_lesson_is_a_git_note_that_rebuild_keeps(tmp_path: Path) -> None:
     hooks = MemoryHooks()
     child = CHILD.model_copy(update={"proposer": "openai/x"})
     population[child.id] = child = child.model_copy(update={"commit": lin.record(child)})
-    hooks.after_record(ctx, child)
-    hooks.after_record(ctx, child)  # resumed: the note is reused, the LLM is not asked again
+    lesson, paid = hooks.lesson(ctx, child)  # asked before the commit, so the candidate pays for it
+    assert lesson == reply and paid is not None and paid.prompt_tokens > 0
+    hooks.after_record(ctx, child, lesson)
+    again, repaid = hooks.lesson(ctx, child)  # resumed: the note is reused, the LLM is not asked again
+    hooks.after_record(ctx, child, again)
+    assert again == reply and repaid is None
     assert llm.calls == 1 and lin.notes(child.commit or "", ref="lessons") == reply
     store = hooks.run_memory(ctx).store
     lesson = store.get("lessons", ids=["lesson:c0002"])[0].document
     assert lesson.startswith(f"Reflection: {reply}\nc0002 (ties, mutate by openai/x) from c0001")
     off = cand("c0003", plan(["ties"] * 4, EVEN), {"addition": 0.5}, ("c0001",))  # offline: no LLM call
     population[off.id] = off = off.model_copy(update={"commit": lin.record(off)})
+    assert hooks.lesson(ctx, off) == ("", None)
     hooks.after_record(ctx, off)
     assert llm.calls == 1
     rebuild(store, lineage_candidates(tmp_path), lineage_steering(tmp_path), None, lineage_notes(tmp_path))

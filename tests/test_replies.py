@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 
 import pytest
 
@@ -416,12 +415,10 @@ def test_bytes_are_decoded() -> None:
     assert reply.code == RECIPE
 
 
-def test_megabytes_are_capped_and_fast() -> None:
-    start = time.perf_counter()
+def test_megabytes_are_capped() -> None:
     head = parse(fence(RECIPE) + "\n" + "blah " * 400_000)
     tail = parse("blah " * 400_000 + fence(RECIPE))
     opened = parse("```python\n" + "x = 1\n" * 300_000 + "```")
-    assert time.perf_counter() - start < 5
     assert head.code == RECIPE
     assert tail.kind == "none"
     assert opened.kind == "truncated" and opened.error is not None and str(MAX_REPLY_CHARS) in opened.error
@@ -471,9 +468,8 @@ def test_random_bytes_never_raise() -> None:
         check(parse_reply(raw.decode("latin-1"), raw.decode("utf-8", errors="surrogateescape")))
 
 
-def test_many_edit_blocks_stay_fast() -> None:
+def test_many_failing_edit_blocks_give_one_bounded_error() -> None:
     text = "\n".join(edit(f"NOPE_{i} = 1", "x") for i in range(3000))
-    start = time.perf_counter()
     reply = parse(text, PARENT * 20)
-    assert reply.kind == "none" and time.perf_counter() - start < 5
+    assert reply.kind == "none" and len(reply.error or "") < 4000
     assert reply.error is not None and reply.error.endswith("and 2990 more SEARCH blocks do not apply")

@@ -42,8 +42,12 @@ def test_status_json_has_the_documented_shape(finished: tuple[Path, Path]) -> No
     best = s["best"]
     assert set(best) >= {"id", "commit", "dev", "test"} and "mean" in best["dev"] and "mean" in best["test"]
     assert set(best["dev"]) == {"add", "rev", "mean"}
+    assert (
+        s["proposers"]["offline/mutator"]["calls"] >= 1 and s["proposers"]["offline/mutator"]["dollars"] == 0
+    )
     code, out = invoke("status", runs / "cli")
-    assert code == 0 and "not running" in out and best["id"] in out
+    assert code == 0 and "not running" in out and best["id"] in out and "offline/mutator:" in out
+    assert "Pareto front" in out
 
 
 def test_lineage_and_export(finished: tuple[Path, Path]) -> None:
@@ -57,6 +61,7 @@ def test_lineage_and_export(finished: tuple[Path, Path]) -> None:
     card = (dest / "README.md").read_text()
     assert "### Ancestry" in card and "### Recipe" in card and "test (never used for selection)" in card
     assert (dest / "recipe.py").read_text().startswith('"""')
+    assert "rebuilds this plan exactly" in card and json.loads((dest / "plan.json").read_text())["layers"]
     code, out = invoke("export", "cli", dest, "--runs-dir", runs, "--candidate", "c9999")
     assert code == 1 and "c9999" in out
 

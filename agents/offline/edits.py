@@ -31,6 +31,7 @@ class EditContext:
     favour_models: list[str] = field(default_factory=list)
     exclude_models: set[str] = field(default_factory=set)
     focus: tuple[float, float] | None = None  # relative depth [a, b)
+    bounds: dict[str, tuple[float, float]] = field(default_factory=dict)  # tunable name -> (low, high)
     scale: float = 1.0  # edit strength: explorer > mutator > polisher
 
     def switch_options(self, current: str) -> list[str]:
@@ -247,8 +248,9 @@ def perturb_numbers(lits: dict[str, Lit], ctx: EditContext, rng: random.Random) 
 
 
 def _nudge(x: float, lit: Lit, ctx: EditContext, rng: random.Random) -> float:
-    lo = lit.low if lit.low is not None else (0.0 if 0.0 <= x <= 1.0 else min(0.0, x) - 1.0)
-    hi = lit.high if lit.high is not None else (1.0 if 0.0 <= x <= 1.0 else max(0.0, x) + 1.0)
+    low, high = (lit.low, lit.high) if lit.low is not None else ctx.bounds.get(lit.name, (None, None))
+    lo = low if low is not None else (0.0 if 0.0 <= x <= 1.0 else min(0.0, x) - 1.0)
+    hi = high if high is not None else (1.0 if 0.0 <= x <= 1.0 else max(0.0, x) + 1.0)
     return round(min(hi, max(lo, x + rng.gauss(0.0, 0.15 * ctx.scale * (hi - lo)))), 4)
 
 

@@ -3,8 +3,9 @@
 It is NOT a language model and says so in every reply. It exists so a session runs end to end
 with no LLM service while every node takes exactly the path a real model takes: the prompt is
 rendered, sent through `litellm.completion`, and the reply (rationale + fenced code) is parsed.
-It reads the machine-readable block embedded in the prompt (parents' recipes, the run's models
-and methods, steering) and is deterministic given the run seed, the candidate id and the attempt.
+It reads the candidate as data, passed beside the prompt as litellm metadata (parents' recipes and
+tuned values, the run's models and methods, steering), and is deterministic given the run seed,
+the candidate id and the attempt.
 Styles: `mutator` (1-2 structural edits), `explorer` (bigger, 2-3 edits), `polisher` (numbers only).
 """
 
@@ -16,7 +17,6 @@ from typing import Any
 from agents.litellm_setup import load_litellm
 from agents.offline.edits import EditContext, crossover, mutate, perturb_numbers, switch_method
 from agents.offline.steering_edits import Hint, follow_hints, hints_from
-from agents.prompts import parse_machine_block
 from evolution.recipes.literals import find_literals, replace_literals
 
 litellm = load_litellm()  # the provider class below derives from litellm's CustomLLM
@@ -63,7 +63,9 @@ def _context(block: dict[str, Any], style: str) -> tuple[EditContext, list[str],
     info = block.get("context", {})
     fields, ignored, hints = directives(list(block.get("directives", [])), info)
     fields.setdefault("scale", STYLES.get(style, STYLES["mutator"])[0])
+    specs = (block.get("parents") or [{}])[0].get("tunable_specs") or {}
     ctx = EditContext(
+        bounds={k: (float(v[1]), float(v[2])) for k, v in specs.items()},
         compatible={k: list(v) for k, v in info.get("compatible", {}).items()},
         experts=list(info.get("experts", [])),
         num_layers=int(info.get("num_layers", 1)),
@@ -90,6 +92,7 @@ def propose(block: dict[str, Any], style: str) -> str:
     parents = block.get("parents", [])
     if not parents:
         return f"{NOT_AN_LLM}: no parent recipe in the prompt, so there is nothing to edit."
+    aim = _aim_at_weakest(parents[0].get("weakest"), ctx, rng) if not hints and op != "repair" else []
     _, lo, hi = STYLES.get(style, STYLES["mutator"])
     if op == "crossover" and len(parents) >= 2:
         code, notes = crossover(parents[0]["recipe"], parents[1]["recipe"], ctx, rng)
@@ -120,9 +123,28 @@ def propose(block: dict[str, Any], style: str) -> str:
         if forced is not None:
             code = replace_literals(code, forced[0], lits)
             notes.append(forced[1] + " (steering: avoid)")
+    if aim:  # no steering: half the time, move weight toward the expert of the weakest skill
+        code, aimed, _ = follow_hints(
+            code,
+            parents[0]["recipe"],
+            aim,
+            ctx.experts,
+            ctx.num_layers,
+            rng,
+            parents[0].get("tunables"),
+            ctx.bounds,
+        )
+        notes += [f"{n} (aiming at the weakest skill, {parents[0]['weakest']['task']})" for n in aimed]
     if hints:  # after the operator's edits, from the parent's values: the hint wins where they clash
         code, hinted, missed = follow_hints(
-            code, parents[0]["recipe"], hints, ctx.experts, ctx.num_layers, rng, parents[0].get("tunables")
+            code,
+            parents[0]["recipe"],
+            hints,
+            ctx.experts,
+            ctx.num_layers,
+            rng,
+            parents[0].get("tunables"),
+            ctx.bounds,
         )
         notes += [f"{n} (steering)" for n in hinted]
         ignored += [f"{m}: no literal of this recipe sets it" for m in missed]
@@ -134,6 +156,18 @@ def propose(block: dict[str, Any], style: str) -> str:
     if ignored:
         lines.append("Steering I could not follow: " + "; ".join(ignored))
     return "\n".join(lines) + f"\n\n```python\n{code.rstrip()}\n```\n"
+
+
+def _aim_at_weakest(weak: dict[str, Any] | None, ctx: EditContext, rng: random.Random) -> list[Hint]:
+    """A "more weight" hint for the expert of a skill the parent has less than half of, half the
+    time: proposals that aim at the weakest task, as the prompt asks of a real model."""
+    from evolution.steering.directives import WeightHint
+
+    if not weak or weak.get("expert") not in ctx.experts:
+        return []
+    if not weak["score"] < 0.5 * weak["expert_score"] or rng.random() >= 0.5:
+        return []
+    return hints_from([WeightHint(weak["expert"], "all", "more")], ctx.experts, ctx.num_layers)
 
 
 def reflect(block: dict[str, Any]) -> str:
@@ -158,11 +192,9 @@ class OfflineProposer(litellm.CustomLLM):  # type: ignore[misc,name-defined]
 
     def completion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Any:
         style = model.split("/", 1)[-1]
-        text = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") == "user")
-        block = parse_machine_block(text)
-        reply = (
-            propose(block, style) if block else f"{NOT_AN_LLM}: the prompt has no machine block to act on."
-        )
+        metadata = (kwargs.get("litellm_params") or {}).get("metadata") or {}
+        block = metadata.get("evomerge")
+        reply = propose(block, style) if block else f"{NOT_AN_LLM}: no structured input to act on."
         return litellm.completion(model="openai/offline-proposer", messages=messages, mock_response=reply)
 
     async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Any:

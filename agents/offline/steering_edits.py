@@ -67,9 +67,10 @@ def _paired_ranges(values: Any, length: int) -> list | None:
     return next((v for v in values if is_ranges(v) and len(v) >= length), None)
 
 
-def _clamp(lit: Lit, value: float) -> float:
-    lo = lit.low if lit.low is not None else 0.0
-    return min(lit.high, max(lo, value)) if lit.high is not None else max(lo, value)
+def _clamp(lit: Lit, value: float, bounds: dict[str, tuple[float, float]] | None = None) -> float:
+    low, high = (lit.low, lit.high) if lit.low is not None else (bounds or {}).get(lit.name, (None, None))
+    lo = low if low is not None else 0.0
+    return min(high, max(lo, value)) if high is not None else max(lo, value)
 
 
 class _Editor:
@@ -83,6 +84,7 @@ class _Editor:
         self.experts, self.n, self.rng = experts, max(n, 1), rng
         self.changes: dict[str, Any] = {}
         self.notes: list[str] = []
+        self.bounds: dict[str, tuple[float, float]] = {}
 
     def value(self, key: str) -> Any:
         return self.changes.get(key, self.lits[key].value)
@@ -123,7 +125,12 @@ class _Editor:
         return 1.0
 
     def tunables(self, h: Hint) -> bool:
-        tuned = {key: _TUNED.search(lit.name) for key, lit in self.lits.items() if lit.is_tunable}
+        # a TUNED entry holds the value in force; the default of the same tunable is left alone
+        tuned = {
+            key: _TUNED.search(lit.name)
+            for key, lit in self.lits.items()
+            if lit.is_tunable and not (key.startswith("tunable:") and f"tuned:{lit.name}" in self.lits)
+        }
         tuned = {key: m for key, m in tuned.items() if m}
         groups = 1 + max((int(m.group(1)) for m in tuned.values() if m.group(1)), default=0)
         done = False
@@ -133,7 +140,7 @@ class _Editor:
                 continue
             lit, was = self.lits[key], float(self.tuned.get(self.lits[key].name, self.before(key)))
             if int(m.group(2)) % len(self.experts) == h.k:
-                self.changes[key] = _clamp(lit, _moved(was, h.more, self.rng))
+                self.changes[key] = _clamp(lit, _moved(was, h.more, self.rng), self.bounds)
                 done = done or self.changes[key] != was
             elif (float(self.value(key)) > was) if h.more else (float(self.value(key)) < was):
                 self.changes[key] = was  # another expert's weight may not outgrow the hinted one here
@@ -218,7 +225,7 @@ class _Editor:
             if "OTHER" in lit.name.upper() and (lit.is_tunable or isinstance(lit.value, float)):
                 was = float(self.tuned.get(lit.name, self.before(key)))
                 if was > 0:
-                    self.changes[key] = _clamp(lit, _moved(was, False, self.rng))
+                    self.changes[key] = _clamp(lit, _moved(was, False, self.rng), self.bounds)
                     self.notes.append(f"already leads there: {lit.name} {was:g} -> {self.changes[key]:g}")
                     return True
         return False
@@ -288,6 +295,7 @@ def follow_hints(
     num_layers: int,
     rng: random.Random,
     parent_tunables: dict[str, float] | None = None,
+    bounds: dict[str, tuple[float, float]] | None = None,
 ) -> tuple[str, list[str], list[str]]:
     """(code with the hints applied, notes, hints no literal of this recipe can express).
 
@@ -300,6 +308,7 @@ def follow_hints(
         ed = _Editor(code, parent, dict(parent_tunables or {}), experts, num_layers, rng)
     except SyntaxError:
         return code, [], [h.describe() for h in hints]
+    ed.bounds = dict(bounds or {})
     missed = []
     for h in hints:
         tuned = ed.tunables(h)

@@ -143,6 +143,17 @@ def register(app: typer.Typer) -> None:
             f"cost ${s['cost'].get('dollars', 0):.4f}; elapsed {s['elapsed_s']} s; "
             f"stop: {s['stop_reason'] or '—'}"
         )
+        for model, u in s["proposers"].items():
+            price = " (no known price: set input_per_mtok/output_per_mtok)" if u["unpriced_calls"] else ""
+            print(
+                f"  {model}: {u['calls']} calls ({u['failed_calls']} failed), {u['prompt_tokens']} prompt + "
+                f"{u['completion_tokens']} completion tokens, ${u['dollars']:.4f}{price}"
+            )
+        if s["front"]:
+            print(f"Pareto front over the dev tasks ({len(s['front'])}; export one with --candidate ID):")
+            for f in s["front"]:
+                scores = ", ".join(f"{k} {v:.3f}" for k, v in f["dev"].items())
+                print(f"  {f['id']}: {scores}")
         for m in s["steering"]:
             print(f"steering {m['id']}: {m['text']!r} -> {', '.join(m['applied_to']) or 'not yet applied'}")
 

@@ -142,6 +142,21 @@ class MergePlan(_Strict):
             raise PlanError(f"{origin}: not JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
         return parse_plan(data, origin=origin)
 
+    def structure_hash(self) -> str:
+        """The plan without its numbers: methods, which source layers feed which output layers,
+        and parameter names. Two plans with the same structure differ only in what CMA-ES tunes."""
+
+        def shape(g: Group) -> dict[str, object]:
+            return {
+                "method": g.method,
+                "sources": [[s.model, s.layer, sorted(s.params)] for s in g.sources],
+                "base": [g.base.model, g.base.layer] if g.base is not None else None,
+                "params": sorted(g.params),
+            }
+
+        data = {"models": sorted(self.models), "groups": [[w, shape(g)] for w, g in self.iter_groups()]}
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
     def methods_used(self) -> list[str]:
         return sorted({g.method for _, g in self.iter_groups()})
 

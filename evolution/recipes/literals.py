@@ -1,10 +1,14 @@
 """Reading and editing the literals of recipe code with `ast`: the constants people, LLMs and the
-offline proposer change, and the defaults of `tunable(...)` calls.
+offline proposer change, the defaults of `tunable(...)` calls, and the `TUNED` block.
 
 Recipes keep their choices in module-level UPPER_CASE literal constants and `tunable("name",
 default, low, high)` calls (evolution/recipes/starters/README.md). Edits rewrite only the text of
 those literals, so comments, layout and logic are untouched and `git diff` shows exactly what
-changed.
+changed. `TUNED = {"name": value}` at the end of a recipe holds the values an optimizer found for
+its tunables, so the code alone reproduces what was evaluated.
+
+Everything here parses untrusted code but never runs it; code that does not parse has no
+literals (the sandbox reports its syntax error).
 """
 
 from __future__ import annotations
@@ -13,6 +17,75 @@ import ast
 import json
 from dataclasses import dataclass
 from typing import Any
+
+TUNED = "TUNED"
+TUNED_NOTE = "# Values an optimizer found for the tunables above; delete an entry to use its default."
+MAX_PARSE_CHARS = 200_000  # longer text is not a recipe (the sandbox refuses it with a clear error)
+
+
+def parse_module(source: str) -> ast.Module | None:
+    """The syntax tree, or None for text that is not (short, valid) Python."""
+    if not isinstance(source, str) or len(source) > MAX_PARSE_CHARS or "\x00" in source:
+        return None
+    try:
+        return ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+def _tuned_stmt(tree: ast.Module) -> ast.Assign | None:
+    for stmt in tree.body:
+        if (
+            isinstance(stmt, ast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Name)
+            and stmt.targets[0].id == TUNED
+        ):
+            return stmt
+    return None
+
+
+def read_tuned(source: str) -> dict[str, float]:
+    """The `TUNED` values of a recipe ({} when absent or not a dict of names to numbers)."""
+    tree = parse_module(source)
+    stmt = _tuned_stmt(tree) if tree is not None else None
+    if stmt is None:
+        return {}
+    try:
+        value = ast.literal_eval(stmt.value)
+    except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
+        return {}
+    if not isinstance(value, dict):
+        return {}
+    return {
+        str(k): float(v)
+        for k, v in value.items()
+        if isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
+
+
+def strip_tuned(source: str) -> str:
+    """The recipe without its `TUNED` block (and the note line above it)."""
+    tree = parse_module(source)
+    stmt = _tuned_stmt(tree) if tree is not None else None
+    if stmt is None:
+        return source
+    lines = source.splitlines(keepends=True)
+    a, b = stmt.lineno - 1, stmt.end_lineno or stmt.lineno
+    if a > 0 and lines[a - 1].strip() == TUNED_NOTE:
+        a -= 1
+    kept = lines[:a] + lines[b:]
+    return "".join(kept).rstrip() + "\n"
+
+
+def with_tuned(source: str, values: dict[str, float]) -> str:
+    """The recipe with exactly `values` in its `TUNED` block (none: no block). Values are written
+    with full precision (repr), so the code rebuilds the evaluated plan bit for bit."""
+    code = strip_tuned(source)
+    if not values:
+        return code
+    body = "".join(f"    {json.dumps(k)}: {float(v)!r},\n" for k, v in sorted(values.items()))
+    return code.rstrip() + f"\n\n\n{TUNED_NOTE}\n{TUNED} = {{\n{body}}}\n"
 
 
 @dataclass
@@ -28,14 +101,24 @@ class Lit:
 
 
 def find_literals(source: str) -> dict[str, Lit]:
-    """Every editable literal of a recipe by key (`NAME`, or `tunable:name` for tunable defaults)."""
+    """Every editable literal of a recipe by key: `NAME`, `tunable:name` for the default of a
+    module-level tunable, `tuned:name` for an entry of the `TUNED` block."""
     out: dict[str, Lit] = {}
-    for stmt in ast.parse(source).body:
+    tree = parse_module(source)
+    for stmt in tree.body if tree is not None else []:
         if not (
             isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
         ):
             continue
         name, expr = stmt.targets[0].id, stmt.value
+        if name == TUNED:
+            if isinstance(expr, ast.Dict):
+                for k, v in zip(expr.keys, expr.values, strict=True):
+                    key = k.value if isinstance(k, ast.Constant) and isinstance(k.value, str) else None
+                    num = v.value if isinstance(v, ast.Constant) else None
+                    if key is not None and isinstance(num, (int, float)) and not isinstance(num, bool):
+                        out[f"tuned:{key}"] = Lit(key, num, v, is_tunable=True)
+            continue
         if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "tunable":
             try:
                 args = [ast.literal_eval(a) for a in expr.args[:4]]

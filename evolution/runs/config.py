@@ -14,6 +14,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from evolution.scoring.objective import Objective
+
 StrategyKind = Literal["evomerge", "cmaes", "random", "m2n2"]
 
 
@@ -32,8 +34,16 @@ class ProposerConfig(_Strict):
     weight: float = Field(default=1.0, gt=0)
     api_base: str | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
-    max_tokens: int = Field(default=2048, gt=0)
-    timeout_s: float = Field(default=120.0, gt=0)
+    # room for a reasoning model's thinking plus a full recipe; a reply cut at this limit is
+    # detected (finish_reason "length") and sent back asking for edits or a shorter recipe
+    max_tokens: int = Field(default=16384, gt=0)
+    timeout_s: float = Field(default=300.0, gt=0)
+    max_retries: int = Field(default=3, ge=0)  # transient failures (429, 5xx, timeouts), with backoff
+    # prices in dollars per million tokens; unset: litellm's price map (an unknown model costs $0,
+    # with a warning, while its tokens are still counted)
+    input_per_mtok: float | None = Field(default=None, ge=0)
+    output_per_mtok: float | None = Field(default=None, ge=0)
+    prompt_tokens: int = Field(default=6000, ge=500)  # budget per prompt; memory and archive are trimmed
 
     @model_validator(mode="after")
     def _has_provider(self) -> ProposerConfig:
@@ -50,6 +60,16 @@ class BudgetConfig(_Strict):
     dollars: float | None = Field(default=None, ge=0)
 
 
+class CascadeConfig(_Strict):
+    """Score proposals on an informative subset of dev first; the rest only if they could still
+    reach the elite (`evolution/scoring/cascade.py`)."""
+
+    enabled: bool = False
+    share: float = Field(default=0.25, gt=0, lt=1)  # of each dev task's items, scored first
+    min_items: int = Field(default=16, ge=1)
+    tolerance: float = Field(default=0.1, ge=0)  # go on unless the subset fitness is this far below the elite's
+
+
 class StrategyConfig(_Strict):
     """Search settings. `evomerge` is LLM/offline-proposer code evolution; the others are comparisons."""
 
@@ -61,9 +81,17 @@ class StrategyConfig(_Strict):
     crossover_rate: float = Field(default=0.3, ge=0, le=1)
     repair_attempts: int = Field(default=2, ge=0)
     novelty_retries: int = Field(default=2, ge=0)
-    parent_sampling: Literal["weighted", "power_law"] = "weighted"
+    parent_sampling: Literal["weighted", "power_law", "pareto"] = "weighted"  # pareto: NSGA-II over tasks
     selection_sharpness: float = Field(default=10.0, gt=0)  # weighted sampling: lower explores more
     layer_blocks: int | None = Field(default=None, ge=1)  # genome depth blocks for cmaes/random/m2n2
+    inspirations: int = Field(default=2, ge=0)  # strong archive recipes shown beside the parents
+    # a proposal whose plan has a new structure (methods, sources, layer topology) and tunables
+    # gets this many CMA-ES evaluations of its own before it competes with polished elites
+    structure_polish: int = Field(default=6, ge=0)
+    # at most this share of the evaluation budget goes to numeric points (screening and polishes);
+    # the rest is left to proposals
+    polish_share: float = Field(default=0.5, ge=0, le=1)
+    cascade: CascadeConfig = Field(default_factory=CascadeConfig)
 
 
 class MemoryConfig(_Strict):
@@ -90,6 +118,7 @@ class RunConfig(_Strict):
     executor: Literal["local", "ray"] = "local"
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
     reflect_every: int = Field(default=5, ge=1)
+    objective: Objective | None = None  # fitness over task scores; None: the mean of dev scores
 
     @model_validator(mode="after")
     def _base_known(self) -> RunConfig:
@@ -167,6 +196,14 @@ def check_paths(cfg: RunConfig) -> None:
             raise ConfigError(f"models.{alias}: no such folder {ref}")
     if not Path(cfg.tasks).exists():
         raise ConfigError(f"tasks: no such suite file {cfg.tasks}")
+    if cfg.objective is not None:
+        from evolution.scoring.objective import check_tasks
+        from evolution.scoring.tasks import load_suite
+
+        try:
+            check_tasks(cfg.objective, load_suite(cfg.tasks).names)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
     for r in cfg.recipes:
         if not Path(r).exists():
             raise ConfigError(f"recipes: no such file or folder {r}")

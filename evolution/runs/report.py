@@ -13,7 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from evolution.runs.costs import CostLedger, summarize
 from evolution.runs.folder import RunFolder
+from evolution.steering.messages import read_messages
 
 
 def status_dict(folder: RunFolder) -> dict[str, Any]:
@@ -29,19 +31,26 @@ def status_dict(folder: RunFolder) -> dict[str, Any]:
         "running": folder.is_running(),
         "best": data.get("best"),
         "cost": data.get("cost", {"dollars": 0.0, "prompt_tokens": 0, "completion_tokens": 0}),
+        "proposers": {},
+        "front": data.get("front", []),
         "elapsed_s": data.get("elapsed_s", 0.0),
         "budget": data.get("budget"),
         "stop_reason": data.get("stop_reason"),
         "last": data.get("last"),
     }
-    try:
-        from evolution.steering.messages import read_messages
-
-        out["steering"] = [
-            {"id": m.id, "text": m.text, "applied_to": list(m.applied_to)} for m in read_messages(folder.root)
-        ]
-    except (ImportError, OSError):
-        out["steering"] = []
+    records = CostLedger(folder.root).records()
+    if records:  # the ledger is written at every call, status.json only at every record
+        out["proposers"] = summarize(records)
+        out["cost"] = {
+            "dollars": round(sum(r.dollars for r in records), 6),
+            "prompt_tokens": sum(r.prompt_tokens for r in records),
+            "completion_tokens": sum(r.completion_tokens for r in records),
+            "calls": len(records),
+        }
+    out["unpriced_models"] = sorted({r.model for r in records if not r.priced and r.ok})
+    out["steering"] = [
+        {"id": m.id, "text": m.text, "applied_to": list(m.applied_to)} for m in read_messages(folder.root)
+    ]
     return out
 
 
@@ -96,12 +105,15 @@ def export_candidate(
     except Exception as e:  # noqa: BLE001 - any plan mergekit cannot say is simply not exported
         mergekit_note += f" ({str(e).splitlines()[0][:160] if str(e) else type(e).__name__})"
     card = (out / "README.md").read_text() if (out / "README.md").exists() else ""
+    rebuilt = recipe_rebuilds(c, cfg)
     (out / "recipe.py").write_text(c.recipe)
+    (out / "plan.json").write_text(plan.to_json() + "\n")
     lines = ["", f"## Evolved by evomerge: run `{cfg.name}`, candidate `{c.id}`", ""]
     lines += [f"- dev: {_fmt(c.dev)}", f"- test (never used for selection): {_fmt(c.test)}"]
     lines += [
         f"- proposer: {c.proposer or 'none (seed recipe)'}; operator: {c.operator}",
         f"- mergekit: {mergekit_note}",
+        f"- `recipe.py` {rebuilt} (`evomerge recipe check recipe.py -m alias=...` rebuilds it)",
     ]
     lines += [
         "",
@@ -122,7 +134,22 @@ def export_candidate(
         "out": str(out),
         "bytes": result.bytes_written,
         "mergekit": (out / "mergekit.yaml").exists(),
+        "recipe": rebuilt,
     }
+
+
+def recipe_rebuilds(c: Any, cfg: Any) -> str:
+    """Whether the candidate's recipe, run again in the sandbox, gives its plan (hash equal)."""
+    from evolution.recipes.facts import RecipeFacts
+    from evolution.recipes.sandbox import RecipeError, run_recipe
+
+    try:
+        plan = run_recipe(c.recipe, RecipeFacts.from_folders(cfg.models, cfg.base), timeout_s=30).plan
+    except RecipeError as e:
+        return f"does NOT rebuild the plan ({e.kind}: {e.message[:120]}); plan.json is the merge"
+    if plan.content_hash() != c.plan_hash:
+        return "does NOT rebuild the plan exactly (a record from an older evomerge); plan.json is the merge"
+    return f"rebuilds this plan exactly (sha256 {c.plan_hash[:12]})"
 
 
 COMPARISON_FILE = "comparison.json"

@@ -8,6 +8,7 @@ each block holds a weight and a density per expert. `decode(x)` is pure and clip
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -132,3 +133,43 @@ class Genome:
             head=None if self.tied else io,
             seed=self.seed,
         )
+
+    def recipe(
+        self, x: Sequence[float] | np.ndarray | Mapping[str, float], title: str = "genome point"
+    ) -> str:
+        """A recipe whose plan is exactly `decode(x)`, so a genome candidate exports, re-runs and
+        diffs like any evolved recipe (its numbers as module constants, no tunables)."""
+        v = {k: round(val, 6) for k, val in self.values(x).items()}
+        genes = "".join(f"    {json.dumps(k)}: {val!r},\n" for k, val in v.items())
+        params = json.dumps(dict(self.group_params))
+        return f'''"""{title}: per depth block and expert, the weight and density of {self.method}
+over the base (a fixed parameter-space genome, as Sakana PS and mergekit-evolve search it; no
+proposer wrote it)."""
+
+from recipe_api import group, per_layer, plan, src
+
+METHOD = {json.dumps(self.method)}
+EXPERTS = {json.dumps(list(self.experts))}
+BASE = {json.dumps(self.base)}
+NUM_LAYERS = {self.num_layers}
+BLOCKS = {self.blocks}
+TIED = {self.tied!r}
+SEED = {self.seed}
+GROUP_PARAMS = {params}
+GENES = {{
+{genes}}}
+
+
+def block_group(block, layer):
+    sources = [
+        src(e, layer, weight=GENES[f"{{block}}.{{e}}.weight"], density=GENES[f"{{block}}.{{e}}.density"])
+        for e in EXPERTS
+    ]
+    return group(METHOD, sources, layer=layer, base=src(BASE, layer), **GROUP_PARAMS)
+
+
+def build():
+    io = block_group("io", None)
+    layers = [block_group(f"b{{i * BLOCKS // NUM_LAYERS}}", i) for i in range(NUM_LAYERS)]
+    return plan(layers, embed=io, norm=io, head=None if TIED else io, base=BASE, seed=SEED)
+'''

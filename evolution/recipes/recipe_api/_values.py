@@ -54,8 +54,9 @@ def tunable(name: str, default: float, low: float, high: float) -> float:
         value = _number(supplied[name], f"supplied value of tunable {name!r}")
         if not low <= value <= high:
             raise RecipeAPIError(
-                f"supplied value {value:g} of tunable {name!r} is outside [{low:g}, {high:g}]",
-                "the optimizer must stay inside the declared bounds",
+                f"value {value:g} of tunable {name!r} (from TUNED or the optimizer) is outside "
+                f"[{low:g}, {high:g}]",
+                "keep TUNED values inside the declared bounds, or widen the bounds",
                 kind="runtime",
             )
     declared[name] = {"name": name, "default": default, "low": low, "high": high, "value": value}

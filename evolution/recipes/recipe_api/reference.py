@@ -29,16 +29,7 @@ _FUNCTIONS = (
     "methods",
 )
 
-_INTRO = """\
-# Writing a merge recipe
-
-A recipe is a short Python module. Its **docstring is its rationale** (why this merge should
-work). It defines **`build()`**, which returns a plan made with the functions below. It may
-import only `recipe_api`, `math`, `itertools` and `functools`; it runs in a sandbox without
-files, network, processes, classes, dunder or private names, `eval`/`exec`/`getattr`.
-Refer to models by role: `models.base`, `models.experts`, never by literal alias. Put choices
-in UPPER_CASE module constants and numbers an optimizer may tune in `tunable(...)`.
-
+EXAMPLE = """\
 ```python
 \"\"\"TIES of all experts; density is tuned.\"\"\"
 from recipe_api import models, tunable, uniform
@@ -50,6 +41,19 @@ DENSITY = tunable("density", 0.5, 0.1, 1.0)
 def build():
     return uniform(METHOD, models.experts, density=DENSITY)
 ```
+"""
+
+_INTRO = """\
+# Writing a merge recipe
+
+A recipe is a short Python module. Its **docstring is its rationale** (why this merge should
+work). It defines **`build()`**, which returns a plan made with the functions below. It may
+import only `recipe_api`, `math`, `itertools` and `functools`; it runs in a sandbox without
+files, network, processes, classes, dunder or private names, `eval`/`exec`/`getattr`.
+Refer to models by role: `models.base`, `models.experts`, never by literal alias. Put choices
+in UPPER_CASE module constants and numbers an optimizer may tune in `tunable(...)`.
+
+{EXAMPLE}
 
 Parameter values: a number; `gradient(a, b, ...)` (interpolated over depth); or
 `rules(self_attn=..., mlp=..., default=...)` (by tensor-name substring; values may be
@@ -82,13 +86,13 @@ or returned too much).
 """
 
 
-def _signature(name: str) -> str:
+def _signature(name: str, typed: bool = True) -> str:
     """`name(a: int, *, b: str = 'x') -> Plan` from the source annotations, as written."""
     sig = inspect.signature(getattr(recipe_api, name))
     parts: list[str] = []
     star_done = False
     for p in sig.parameters.values():
-        ann = f": {p.annotation}" if p.annotation is not inspect.Parameter.empty else ""
+        ann = f": {p.annotation}" if typed and p.annotation is not inspect.Parameter.empty else ""
         if p.kind is p.KEYWORD_ONLY and not star_done:
             parts.append("*")
             star_done = True
@@ -97,7 +101,11 @@ def _signature(name: str) -> str:
             star_done = True
         default = f" = {p.default!r}" if p.default is not inspect.Parameter.empty else ""
         parts.append(f"{prefix}{p.name}{ann}{default}")
-    ret = f" -> {sig.return_annotation}" if sig.return_annotation is not inspect.Signature.empty else ""
+    ret = (
+        f" -> {sig.return_annotation}"
+        if typed and sig.return_annotation is not inspect.Signature.empty
+        else ""
+    )
     return f"{name}({', '.join(parts)}){ret}"
 
 
@@ -110,13 +118,17 @@ def api_reference_markdown() -> str:
     return "\n".join(lines)
 
 
+def _intro(text: str) -> str:
+    return text.replace("{EXAMPLE}", EXAMPLE.rstrip("\n"))
+
+
 def recipe_reference_markdown() -> str:
     """Everything an author (or an LLM) needs: recipe shape, API, model facts, methods."""
     from evolution.merge.registry import method_reference_markdown
 
     return "\n".join(
         [
-            _INTRO,
+            _intro(_INTRO),
             api_reference_markdown(),
             _MODELS,
             _ERRORS,
@@ -126,3 +138,59 @@ def recipe_reference_markdown() -> str:
             "",
         ]
     )
+
+
+_COMPACT_INTRO = """\
+## Recipe API (compact)
+
+A recipe is a Python module: a docstring (its rationale) and `build()` returning a plan made with
+the functions below. Imports: only `recipe_api`, `math`, `itertools`, `functools`; no files,
+network, classes, dunder/private names, `eval`/`exec`/`getattr`. Name models by role
+(`models.base`, `models.experts`, `models.pick("expert1")`), never by literal alias.
+
+{EXAMPLE}
+
+Values: a number, `gradient(a, b, ...)` over depth, or `rules(self_attn=..., mlp=..., default=...)`.
+Per-source parameters (`*` below) take one number or a dict `{alias: value}`.
+"""
+
+_COMPACT_MODELS = """\
+`models`: `.base`, `.experts`, `.aliases`, `.num_layers`, `.layer_modules`, `models[alias]` (`.role`,
+`.num_layers`, `.hidden_size`, `.tied_embeddings`), `models.pick(alias_or_role)`.
+Errors come back as `kind` (syntax, forbidden, runtime, timeout, resources, invalid_plan, output),
+`line`, `message`, `hint`.
+"""
+
+
+def _first_sentence(doc: str) -> str:
+    text = " ".join(doc.split())
+    cut = text.find(". ")
+    return text if cut < 0 else text[: cut + 1]
+
+
+def compact_reference_markdown() -> str:
+    """What a chat model needs, in about a third of the tokens: signatures, one line per function
+    and per method (from the registry), no papers. Stable, so provider prompt caching applies."""
+    from evolution.merge.registry import all_methods
+
+    lines = [_intro(_COMPACT_INTRO), "Functions:"]
+    for name in _FUNCTIONS:
+        doc = inspect.getdoc(getattr(recipe_api, name)) or ""
+        lines.append(f"- `{_signature(name, typed=False)}`: {_first_sentence(doc)}")
+    lines += ["", _COMPACT_MODELS, "Merge methods (`*`: per source; defaults and ranges):"]
+    for spec in all_methods().values():
+        params = []
+        for p in spec.params:
+            rng = f" {p.low:g}..{p.high:g}" if p.low is not None and p.high is not None else ""
+            params.append(f"{p.name}{'*' if p.per_model else ''}={_default(p)}{rng}")
+        most = "n" if spec.max_sources is None else str(spec.max_sources)
+        base = "base, " if spec.needs_base else ""
+        summary = spec.summary.split(";")[0]
+        head = f"- `{spec.name}` ({base}{spec.min_sources}..{most} sources)"
+        lines.append(f"{head}: {', '.join(params) or '-'}. {summary}")
+    return "\n".join(lines) + "\n"
+
+
+def _default(p: object) -> str:
+    value = getattr(p, "default", None)
+    return str(value).lower() if isinstance(value, bool) else f"{value:g}" if value is not None else "-"

@@ -60,11 +60,42 @@ def run_recipe(
     timeout_s: float = 10.0,
     memory_bytes: int = DEFAULT_MEMORY,
 ) -> RecipeOutcome:
-    """Run recipe `source` in the sandbox against `facts`; raise RecipeError on any failure."""
+    """Run recipe `source` in the sandbox against `facts`; raise RecipeError on any failure.
+
+    Tunables take the values of the recipe's `TUNED` block, then `tunable_values` (which win).
+    """
     tree = check_source(source)
-    return _execute(
-        source, facts, tunable_values, timeout_s, memory_bytes, (ast.get_docstring(tree) or "").strip()
-    )
+    values = {**tuned_values(tree), **dict(tunable_values or {})}
+    return _execute(source, facts, values, timeout_s, memory_bytes, (ast.get_docstring(tree) or "").strip())
+
+
+def tuned_values(tree: ast.Module) -> dict[str, float]:
+    """The recipe's `TUNED = {"name": number}` block, checked (the recipe is never run here)."""
+    for stmt in tree.body:
+        if not (
+            isinstance(stmt, ast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Name)
+            and stmt.targets[0].id == "TUNED"
+        ):
+            continue
+        try:
+            value = ast.literal_eval(stmt.value)
+        except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
+            value = None
+        ok = isinstance(value, dict) and all(
+            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
+            for k, v in value.items()
+        )
+        if not ok:
+            raise RecipeError(
+                "runtime",
+                stmt.lineno,
+                "TUNED must be a literal dict of tunable names to numbers",
+                'e.g. TUNED = {"weight_e0": 0.8}; or delete it to use the defaults',
+            )
+        return {k: float(v) for k, v in value.items()}  # type: ignore[union-attr]
+    return {}
 
 
 def _execute(
@@ -111,8 +142,8 @@ def _execute(
         raise RecipeError(
             "runtime",
             None,
-            f"tunable values given for names the recipe does not declare: {unknown}",
-            "declare them with tunable(name, default, low, high) or drop them",
+            f"tunable values (TUNED or supplied) name tunables the recipe does not declare: {unknown}",
+            "declare them with tunable(name, default, low, high) or drop them from TUNED",
         )
     return RecipeOutcome(
         plan,
