@@ -197,7 +197,17 @@ def test_comparison_is_computed_once_and_kept(run_dir: Path) -> None:
     record = json.loads((run_dir / COMPARISON_FILE).read_text())
     record["config"]["seed"] += 1  # made for another config: stale, not used
     (run_dir / COMPARISON_FILE).write_text(json.dumps(record))
-    assert saved_reference_rows(folder) is None and report_data(run_dir)["baselines"] == []
+    assert saved_reference_rows(folder) is None
+    # without a valid comparison, the sources' dev scores the session kept (references.json) stand in
+    sources = json.loads((run_dir / "references.json").read_text())["sources"]
+    fallback = report_data(run_dir)["baselines"]
+    assert sorted(b["name"].split(" ")[0] for b in fallback) == sorted(sources)
+    assert all(b["kind"] in ("base", "expert") and b["test"] == {} for b in fallback)
+    (run_dir / "references.json").rename(run_dir / "references.json.away")
+    try:
+        assert report_data(run_dir)["baselines"] == []
+    finally:
+        (run_dir / "references.json.away").rename(run_dir / "references.json")
 
 
 def test_report_command_writes_where_asked(run_dir: Path, tmp_path: Path) -> None:
@@ -272,3 +282,61 @@ def test_real_session_report_renders_in_chromium(run_dir: Path, browser: Any, tm
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
     print(f"\nreal-session report screenshot: {shot}")
+
+
+# ---------------------------------------------------------------- cascade: stopped candidates
+
+
+@pytest.fixture(scope="module")
+def cascade_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real session with cascade evaluation: hopeless proposals stop after a dev subset."""
+    tmp = tmp_path_factory.mktemp("report-cascade")
+    cfg = tiny_config(
+        tmp,
+        "cascade",
+        starters=("task_arithmetic", "ties"),
+        choice=True,
+        items=16,
+        budget={"evaluations": 12},
+        strategy={
+            "islands": 1,
+            "cmaes_inner": 3,
+            "cascade": {"enabled": True, "share": 0.5, "min_items": 2, "tolerance": 0.0},
+        },
+    )
+    return run_session(cfg, tmp / "runs").run_dir
+
+
+def test_stopped_candidates_are_quiet_and_never_best(cascade_dir: Path) -> None:
+    data = report_data(cascade_dir)
+    cands = data["candidates"]
+    stopped = [c for c in cands if c["status"] == "stopped"]
+    assert stopped and data["run"]["stopped"] == len(stopped)
+    assert data["best"] not in {c["id"] for c in stopped}
+    assert data["best"] == Lineage.open_or_init(cascade_dir / "lineage", "cascade").best().id
+    for c in stopped:  # scored on a dev subset only: shown, never ranked
+        assert c["dev"] is None and c["test"] is None and c["fitness"] is None
+        assert c["dev_partial"] and "mean" in c["dev_partial"]
+        assert "stopped by cascade evaluation" in c["notes"]
+    # a stopped candidate spent an evaluation of the budget: it takes its place on that axis
+    placed = [c["evaluation"] for c in cands if c["operator"] != "migrate" and c["evaluation"]]
+    assert placed == list(range(1, len(placed) + 1))
+    assert all(c["evaluation"] for c in stopped)
+    assert not any(r["name"] == c["id"] for r in data["proposers"] for c in stopped)
+
+
+def test_stopped_candidates_render_in_chromium(cascade_dir: Path, browser: Any) -> None:
+    data = _embedded((cascade_dir / REPORT_FILE).read_text())
+    stopped = [c["id"] for c in data["candidates"] if c["status"] == "stopped"]
+    assert stopped
+    r = report_browser.open_report(browser, cascade_dir / REPORT_FILE)
+    page = r.page
+    assert page.locator("#sec-curves .curves-svg .stop-mark").count() == len(stopped)
+    assert page.locator("#sec-tree .tree-svg .node.stopped").count() == len(stopped)
+    assert page.locator("#sec-cand .cand-id").inner_text() == data["best"]
+    page.evaluate("(id) => { location.hash = '#' + encodeURIComponent(id); }", stopped[0])
+    page.wait_for_function(
+        "(id) => document.querySelector('#sec-cand .cand-id')?.textContent === id", arg=stopped[0]
+    )
+    assert "partial dev" in page.locator("#sec-cand").inner_text().lower()
+    assert r.errors == []

@@ -10,6 +10,7 @@ status.json and the saved comparison. `report_data(run_dir)` is the one-shot for
 from __future__ import annotations
 
 import difflib
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from evolution.runs.candidate import Candidate
 from evolution.runs.folder import RunFolder
 from evolution.runs.report import saved_reference_rows
 from evolution.runs.report_page import SCHEMA
+from evolution.scoring.objective import describe
 from evolution.scoring.scores import SplitScores
 
 NOTES_TITLES = {"lessons": "Lesson (LLM reflection)", "steering": "Steering"}
@@ -59,7 +61,9 @@ def candidate_entry(c: Candidate, parent: Candidate | None, index: int) -> dict[
         "method_family": c.method_family,
         "dev": _split(c.dev) if ok else None,
         "test": _split(c.test) if ok else None,
-        "fitness": c.dev_mean,
+        # a cascade-stopped candidate was scored on a dev subset only: shown, never ranked
+        "dev_partial": _split(c.dev) if c.status == "stopped" else None,
+        "fitness": c.fitness,
         "elapsed_s": c.elapsed_s,
         "dollars_total": c.dollars_total,
         "cost": c.cost.model_dump(),
@@ -78,6 +82,13 @@ def candidate_entry(c: Candidate, parent: Candidate | None, index: int) -> dict[
 def _own_notes(c: Candidate) -> str:
     """Markdown of what the record says beyond the page's own fields."""
     lines = []
+    if c.status == "stopped" and c.dev is not None:
+        partial = c.dev.fitness if c.dev.fitness is not None else c.dev.mean
+        tasks = ", ".join(f"{k} {v:.3f}" for k, v in sorted(c.dev.summary().items()) if k != "mean")
+        lines.append(
+            f"**stopped by cascade evaluation** after a dev subset (partial {partial:.3f}: {tasks}); "
+            "not scored on test, never a parent or the best"
+        )
     if c.tunables:
         lines.append("**tunables**: " + ", ".join(f"`{k}`={v:g}" for k, v in sorted(c.tunables.items())))
     if c.plan_hash:
@@ -101,15 +112,22 @@ def is_evaluated(e: dict[str, Any]) -> bool:
     return e["status"] == "ok" and e["fitness"] is not None and e["operator"] != "migrate"
 
 
+def counts_evaluation(e: dict[str, Any]) -> bool:
+    """On the evaluations axis: scored candidates and cascade-stopped ones (they spent budget)."""
+    return is_evaluated(e) or e["status"] == "stopped"
+
+
 def fill_sequence(entries: list[dict[str, Any]]) -> int:
-    """Set `evaluation` (1-based among evaluated; a migrant gets the count it follows) and make
+    """Set `evaluation` (1-based among evaluated, cascade-stopped ones included since they spent
+    an evaluation of the budget; a migrant gets the count it follows) and make
     `elapsed_s`/`dollars_total` non-decreasing (a migrant carries its source's, an old record
     has none). Returns the number of evaluations."""
     count, elapsed, dollars = 0, None, None
     for e in entries:
-        if is_evaluated(e):
+        if counts_evaluation(e):
             count += 1
-        e["evaluation"] = count if e["status"] == "ok" and e["fitness"] is not None and count else None
+        placed = (e["status"] == "ok" and e["fitness"] is not None) or e["status"] == "stopped"
+        e["evaluation"] = count if placed and count else None
         if e["elapsed_s"] is not None:
             elapsed = e["elapsed_s"] if elapsed is None else max(elapsed, e["elapsed_s"])
         if e["dollars_total"] is not None:
@@ -155,9 +173,28 @@ def steering_rows(messages: list[Any], entries: list[dict[str, Any]], evaluation
             after = evaluations
         else:
             before = entries[: entries.index(first)]
-            after = sum(1 for e in before if is_evaluated(e))
+            after = sum(1 for e in before if counts_evaluation(e))
         out.append({"id": m.id, "text": m.text, "time": m.time, "after_evaluation": after})
     return out
+
+
+def source_rows(folder: RunFolder) -> list[dict[str, Any]]:
+    """Each source model's dev scores from RUN/references.json (kept by the session for its
+    objective and cascade), as rows without test: the reference rows until a comparison exists."""
+    try:
+        sources = json.loads((folder.root / "references.json").read_text())["sources"]
+        base = folder.config().base
+        return [
+            {
+                "name": f"{alias} ({'base' if alias == base else 'expert'})",
+                "kind": "base" if alias == base else "expert",
+                "dev": SplitScores.model_validate(scores).summary(),
+                "test": {},
+            }
+            for alias, scores in sources.items()
+        ]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return []
 
 
 def baseline_rows(rows: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
@@ -200,13 +237,16 @@ def assemble(
     last = cands[-1] if cands else {}
     run = {
         "name": cfg.name,
-        "objective": "dev mean over tasks (test is reported, never selected on)",
+        "objective": (describe(cfg.objective, tasks) if tasks else "the run objective")
+        + " on dev (test is reported, never selected on)",
+        "has_objective": cfg.objective is not None,
         "budget": budget,
         # status.json is rewritten after the refresh that follows a record: take the newer count
         "evaluations": max(int(status.get("evaluations", 0)), evaluations),
         "candidates": len(cands),
         "failed": sum(c["status"] == "failed" for c in cands),
         "duplicates": sum(c["status"] == "duplicate" for c in cands),
+        "stopped": sum(c["status"] == "stopped" for c in cands),
         "stop_reason": status.get("stop_reason"),
         "elapsed_s": _latest(status.get("elapsed_s"), last.get("elapsed_s")),
         "dollars": _latest((status.get("cost") or {}).get("dollars"), last.get("dollars_total")),
@@ -222,7 +262,7 @@ def assemble(
         "best": best["id"] if best else None,
         "candidates": cands,
         "steering": steering_rows(messages, cands, evaluations),
-        "baselines": baseline_rows(saved_reference_rows(folder)),
+        "baselines": baseline_rows(saved_reference_rows(folder)) or source_rows(folder),
         "proposers": proposer_rows(cands),
     }
 
