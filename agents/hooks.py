@@ -14,14 +14,18 @@ from evolution.runs.candidate import Candidate
 if TYPE_CHECKING:
     from agents.context import SessionContext
     from agents.state import Current, SessionState
+    from evolution.runs.report_refresh import ReportRefresher
     from memory.session_memory import SessionMemory
 
 
 class SessionHooks:
     """Steering without memory."""
 
+    refresh_report = True  # keep RUN/report.html fresh (throttled, evolution/runs/report_refresh.py)
+
     def __init__(self) -> None:
         self._steering_seen: set[str] = set()
+        self._report: ReportRefresher | None = None
 
     def steering(self, ctx: SessionContext, current: Current) -> tuple[list[str], list[str]]:
         """(message ids, texts) in force for this proposal: every message so far; new ones are
@@ -71,6 +75,27 @@ class SessionHooks:
             from evolution.steering.messages import mark_applied
 
             mark_applied(ctx.folder.root, candidate.steering, candidate.id)
+        self.report(ctx)
+
+    def report(self, ctx: SessionContext, force: bool = False) -> None:
+        """Rewrite RUN/report.html when due (always with `force`). A failure is logged, never
+        raised: the report is a view of the run and must not stop it."""
+        if not self.refresh_report:
+            return
+        from evolution.runs.report_refresh import ReportRefresher
+
+        if self._report is None:
+            self._report = ReportRefresher(ctx.folder)
+        try:
+            self._report.refresh() if force else self._report.maybe_refresh()
+        except Exception as e:  # noqa: BLE001 - any failure of a view; the session goes on
+            import logging
+
+            logging.getLogger("evomerge.report").warning("report.html not refreshed: %s", e)
+
+    def session_end(self, ctx: SessionContext) -> None:
+        """The session stopped (budget spent or stop requested): the report shows the last state."""
+        self.report(ctx, force=True)
 
 
 class MemoryHooks(SessionHooks):

@@ -15,28 +15,38 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no price-map download at import
-
-import litellm  # noqa: E402
-
-litellm.suppress_debug_info = True
-litellm.telemetry = False
-litellm.drop_params = True  # a provider without `seed`/`temperature` support ignores them instead of failing
-litellm.disable_hf_tokenizer_download = True  # token counts for llama-like names must not go online
-
-from evolution.runs.config import ProposerConfig  # noqa: E402
-from evolution.runs.costs import CallRecord, CostLedger, summarize  # noqa: E402
+from agents.litellm_setup import load_litellm
+from evolution.runs.config import ProposerConfig
+from evolution.runs.costs import CallRecord, CostLedger, summarize
 
 log = logging.getLogger("evomerge.llm")
 
-_RETRYABLE: tuple[type[BaseException], ...] = (
-    litellm.Timeout,
-    litellm.RateLimitError,
-    litellm.APIConnectionError,
-    litellm.InternalServerError,
-    litellm.ServiceUnavailableError,
-    litellm.BadGatewayError,
-)
+
+def _with_offline_provider() -> Any:
+    """litellm with `offline/...` models resolving to the offline proposer (registration is idempotent)."""
+    from agents.offline.proposer import register_offline_provider
+
+    register_offline_provider()
+    return load_litellm()
+
+
+def __getattr__(name: str) -> Any:  # `from agents.llm import litellm` still works, lazily
+    if name == "litellm":
+        return load_litellm()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _retryable(litellm: Any) -> tuple[type[BaseException], ...]:
+    return (
+        litellm.Timeout,
+        litellm.RateLimitError,
+        litellm.APIConnectionError,
+        litellm.InternalServerError,
+        litellm.ServiceUnavailableError,
+        litellm.BadGatewayError,
+    )
+
+
 MAX_RETRY_AFTER_S = 60.0  # a server asking for longer is treated as down for this attempt
 OFFLINE_PREFIX = "offline/"
 
@@ -143,12 +153,13 @@ class LLMClient:
         if proposer.temperature is not None:
             args["temperature"] = proposer.temperature
         retries = proposer.max_retries if self.max_retries is None else self.max_retries
+        litellm = _with_offline_provider()
         last: BaseException | None = None
         for attempt in range(1, retries + 2):
             t0 = time.perf_counter()
             try:
                 resp = litellm.completion(**args)
-            except _RETRYABLE as e:
+            except _retryable(litellm) as e:
                 last = e
                 self._bill_failure(proposer, purpose, candidate, e, time.perf_counter() - t0)
                 if attempt <= retries:
@@ -194,7 +205,7 @@ class LLMClient:
         if proposer.input_per_mtok is not None or proposer.output_per_mtok is not None:
             return (pt * (proposer.input_per_mtok or 0.0) + ct * (proposer.output_per_mtok or 0.0)) / 1e6
         try:
-            return float(litellm.completion_cost(completion_response=resp) or 0.0)
+            return float(load_litellm().completion_cost(completion_response=resp) or 0.0)
         except Exception:  # noqa: BLE001 - a model missing from litellm's price map
             if proposer.model not in self._warned:
                 self._warned.add(proposer.model)

@@ -126,6 +126,9 @@ def make_record(ctx: SessionContext):  # noqa: ANN201
                 completion_tokens=c.cost.completion_tokens + reply.completion_tokens,
                 dollars=c.cost.dollars + reply.dollars,
             )
+        # run totals at this record (the report's wall-time and dollar axes)
+        spent = max(ctx.llm.spent_dollars, float(state.get("dollars", 0.0)) + c.cost.dollars)
+        c = c.model_copy(update={"elapsed_s": round(ctx.elapsed(state), 3), "dollars_total": round(spent, 6)})
         c = c.model_copy(update={"commit": ctx.lineage.record(c)})
         ctx.population[c.id] = c
         ctx.hooks.after_record(ctx, c, lesson)
@@ -148,7 +151,7 @@ def make_record(ctx: SessionContext):  # noqa: ANN201
             "population": pop,
             "hashes": hashes,
             "elapsed_s": ctx.elapsed(state),
-            "dollars": max(ctx.llm.spent_dollars, float(state.get("dollars", 0.0)) + c.cost.dollars),
+            "dollars": spent,
             "prompt_tokens": int(state.get("prompt_tokens", 0)) + c.cost.prompt_tokens,
             "completion_tokens": int(state.get("completion_tokens", 0)) + c.cost.completion_tokens,
         }

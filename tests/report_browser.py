@@ -92,6 +92,25 @@ def open_report(browser: Any, path: str | Path, width: int = 1440, height: int =
     return out
 
 
+def clickable_node(page: Any, ids: list[str]) -> tuple[str, float, float] | None:
+    """A family-tree node (one of `ids`) the mouse can hit at its centre, and that centre."""
+    found = page.evaluate(
+        """(ids) => {
+          for (const id of ids) {
+            const n = document.querySelector(`#sec-tree .tree-svg .node[data-id="${id}"]`);
+            if (!n) continue;
+            const r = n.getBoundingClientRect();
+            const x = r.left + r.width / 2, y = r.top + r.height / 2;
+            const hit = document.elementFromPoint(x, y);
+            if (hit && hit.getAttribute("data-id") === id) return [id, x, y];
+          }
+          return null;
+        }""",
+        ids,
+    )
+    return (found[0], found[1], found[2]) if found else None
+
+
 def measure(sizes: list[int], out_dir: Path, seed: int = 0) -> list[dict[str, Any]]:
     """Write a report per size, load each in Chromium, return sizes/timings and screenshot paths."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

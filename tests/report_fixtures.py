@@ -227,7 +227,10 @@ def _candidate(rng: random.Random, i: int, n: int, islands: int, state: dict[str
     proposer = rng.choice(PROPOSERS[op])
     family = rng.choice(FAMILIES) if not parents or rng.random() < 0.15 else parents[0]["method_family"]
     roll = rng.random()
-    status = "failed" if i >= seeds and roll < 0.05 else "duplicate" if i >= seeds and roll < 0.08 else "ok"
+    status = "ok"
+    if i >= seeds:
+        stop = "stopped" if roll < 0.12 else "ok"  # stopped: cascade evaluation after a dev subset
+        status = "failed" if roll < 0.05 else "duplicate" if roll < 0.08 else stop
     prompt = completion = 0
     dollars = 0.0
     if proposer.startswith("llm/"):
@@ -284,6 +287,12 @@ def _candidate(rng: random.Random, i: int, n: int, islands: int, state: dict[str
         c["plan_grid"] = None
     elif status == "duplicate":
         c["notes"] += "\n\nSame plan as an earlier candidate; not evaluated again."
+        c["plan_grid"] = _plan_grid(c["_genes"], family)
+    elif status == "stopped":  # cascade evaluation: a dev subset only, then stopped (no test, no rank)
+        state["evaluations"] += 1
+        c["dev_partial"] = _scores(rng, [0.6 * v for v in c["_skill"]], 0.03)
+        c["evaluation"] = state["evaluations"]
+        c["notes"] += "\n\nStopped by cascade evaluation after a dev subset."
         c["plan_grid"] = _plan_grid(c["_genes"], family)
     else:
         state["evaluations"] += 1

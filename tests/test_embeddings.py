@@ -41,6 +41,38 @@ def test_model_loads_once_and_from_the_wheel() -> None:
     assert embeddings.resolve_model_path("/some/local/model") == "/some/local/model"
 
 
+def test_bundled_model_gives_sentence_transformers_vectors_without_importing_it() -> None:
+    from sentence_transformers import SentenceTransformer
+
+    from memory.mean_pool import MeanPoolEncoder, is_mean_pool_model
+
+    path = embeddings.resolve_model_path(None)
+    assert is_mean_pool_model(path) and isinstance(embeddings.load_model(), MeanPoolEncoder)
+    texts = ["ties merge, density 0.4", "avoid slerp; more weight for add in the last layers " * 40, "x"]
+    ours = MeanPoolEncoder(path, batch_size=2).encode(texts, normalize_embeddings=True)
+    ref = SentenceTransformer(path, device="cpu").encode(texts, normalize_embeddings=True)
+    assert ours.shape == ref.shape == (3, 384)
+    assert abs(ours - ref).max() < 1e-5  # the long text is truncated the same way
+    code = "import memory.embeddings as e, sys; e.embed(['a']); print('sentence_transformers' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "False", r.stderr
+
+
+def test_other_pipelines_are_not_taken_for_mean_pooling(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from memory.mean_pool import is_mean_pool_model
+
+    copy = tmp_path / "cls"
+    shutil.copytree(embeddings.resolve_model_path(None), copy, ignore=shutil.ignore_patterns("*.safetensors"))
+    pooling = json.loads((copy / "1_Pooling" / "config.json").read_text())
+    pooling |= {"pooling_mode_mean_tokens": False, "pooling_mode_cls_token": True}
+    (copy / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
+    assert not is_mean_pool_model(copy)
+    assert not is_mean_pool_model(tmp_path / "missing")
+
+
 def test_unknown_model_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="could not be loaded"):
         embeddings.load_model(str(tmp_path / "no-such-model"))

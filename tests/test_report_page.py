@@ -43,7 +43,7 @@ def test_fixture_has_every_feature(small: dict[str, Any]) -> None:
     ops = {c["operator"] for c in cands}
     assert {"seed", "mutate", "crossover", "cmaes"} <= ops
     assert any(len(c["parents"]) == 2 for c in cands)
-    assert {c["status"] for c in cands} == {"ok", "failed", "duplicate"}
+    assert {c["status"] for c in cands} == {"ok", "failed", "duplicate", "stopped"}
     assert len({c["island"] for c in cands}) == 4
     assert small["steering"] and small["baselines"] and small["proposers"]
     assert (
@@ -158,13 +158,19 @@ def test_report_renders_and_reacts_in_chromium(browser: Any, tmp_path: Path) -> 
     cands = data["candidates"]
     r = _open(browser, data, tmp_path / "report.html")
     page = r.page
-    evaluated = [c for c in cands if c["status"] == "ok" and c["fitness"] is not None]
+    evaluated = [  # a migrant is a copy of its source: not counted again
+        c for c in cands if c["status"] == "ok" and c["fitness"] is not None and c["operator"] != "migrate"
+    ]
     assert page.locator("#sec-curves .dot").count() == len(evaluated)
     assert page.locator("#sec-curves .dot.polish").count() == sum(
         c["operator"].startswith("cmaes") for c in evaluated
     )
     assert page.locator("#sec-curves .steer-mark").count() == len(data["steering"])
     assert page.locator("#sec-tree .tree-svg .node").count() == len(cands)
+    stopped = [c["id"] for c in cands if c["status"] == "stopped"]  # cascade: quiet, never ranked
+    assert stopped and data["best"] not in stopped
+    assert page.locator("#sec-curves .curves-svg .stop-mark").count() == len(stopped)
+    assert page.locator("#sec-tree .tree-svg .node.stopped").count() == len(stopped)
     assert page.locator("#sec-tree .tree-svg").get_attribute("data-edges") == str(
         sum(len(c["parents"]) for c in cands)
     )
@@ -300,20 +306,21 @@ def test_report_survives_missing_and_odd_data(browser: Any, tmp_path: Path, name
     assert r.errors == []
 
 
-def test_report_of_1000_candidates_stays_fast(browser: Any, tmp_path: Path) -> None:
+def test_report_of_1000_candidates_renders(browser: Any, tmp_path: Path) -> None:
+    """Everything is drawn at 1,000 candidates and selection still works. Load and selection times
+    are printed, not asserted (timings depend on the machine; bench/report_overhead.py and
+    `tests/report_browser.py --sizes 100 1000` measure them)."""
     data = synthetic_report_data(1000)
     r = _open(browser, data, tmp_path / "report.html")
     size = (tmp_path / "report.html").stat().st_size
     print(f"\n1000 candidates: {size / 1024:.0f} KiB, rendered {r.ready_ms:.0f} ms after navigation start")
     assert r.errors == []
     assert r.page.locator("#sec-tree .tree-svg .node").count() == 1000
-    assert r.ready_ms < 10_000
-    # selecting another candidate is quick too (tree, curves, plan, panel all update)
     took = r.page.evaluate(
         """() => { const t = performance.now();
                    location.hash = '#c0500'; window.dispatchEvent(new HashChangeEvent('hashchange'));
                    return performance.now() - t; }"""
     )
+    print(f"selecting another candidate: {took:.0f} ms")
     assert r.page.locator("#sec-cand .cand-id").inner_text() == "c0500"
-    assert took < 1000
     assert r.errors == []

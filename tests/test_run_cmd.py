@@ -98,3 +98,29 @@ def test_demo_on_a_prebuilt_zoo(tmp_path: Path) -> None:
     assert "every source model and baseline" in out and "family tree: git -C" in out
     (run_dir,) = [p for p in tmp_path.iterdir() if p.name.startswith("demo-")]
     assert (run_dir / "lineage" / "HEAD").is_file()
+
+
+def test_demo_ends_with_the_report_and_keeps_the_comparison(tmp_path: Path) -> None:
+    zoo = small_zoo_info().out
+    code, out = invoke("demo", "--zoo", zoo, "--runs-dir", tmp_path, "--evaluations", "2", "--quiet")
+    assert code == 0, out
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.name.startswith("demo-")]
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("report (open in a browser; works offline): ")
+    assert last.endswith(str(run_dir / "report.html")) and (run_dir / "report.html").is_file()
+    assert "first evaluated candidate at" in out
+    html = (run_dir / "report.html").read_text()
+    assert '"kind":"baseline"' in html and '"kind":"expert"' in html  # the comparison is in the page
+    assert json.loads((run_dir / "comparison.json").read_text())["rows"]
+
+
+def test_demo_defaults_to_the_shipped_zoo() -> None:
+    from rich.console import Console
+
+    from evolution.cli.run_demo import demo_config, resolve_zoo
+    from evolution.zoo.shipped import SHIPPED_DIR
+
+    console = Console(file=open("/dev/null", "w"))  # noqa: SIM115 - closed with the process
+    assert resolve_zoo(None, console, quiet=True) == SHIPPED_DIR
+    cfg = demo_config(SHIPPED_DIR, 5)
+    assert cfg.budget.evaluations == 5 and all(Path(p).is_dir() for p in cfg.models.values())

@@ -14,11 +14,12 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from agents.llm import litellm
+from agents.litellm_setup import load_litellm
 from agents.offline.edits import EditContext, crossover, mutate, perturb_numbers, switch_method
 from agents.offline.steering_edits import Hint, follow_hints, hints_from
 from evolution.recipes.literals import find_literals, replace_literals
 
+litellm = load_litellm()  # the provider class below derives from litellm's CustomLLM
 NOT_AN_LLM = "Offline proposer (rule-based ast edits, not an LLM)"
 STYLES = {"mutator": (1.0, 1, 2), "explorer": (2.0, 2, 3), "polisher": (0.5, 1, 1)}
 

@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     "recipe_cmd",
     "run_cmd",
     "memory_cmd",
+    "report_cmd",
 )
 
 

@@ -193,13 +193,16 @@ def register(app: typer.Typer) -> None:
     @one_line_errors
     def demo(
         runs_dir: Path = RUNS_DIR,
-        zoo: Path = typer.Option(Path("zoo"), "--zoo", help="Zoo folder; built there if absent (~8-10 min)."),
+        zoo: Path | None = typer.Option(
+            None, "--zoo", help="Zoo folder (default: the shipped demo zoo); built there if absent (~8 min)."
+        ),
         evaluations: int = typer.Option(
             DEMO_EVALUATIONS, "--evaluations", help="Evaluation budget of the demo session."
         ),
         quiet: bool = typer.Option(False, "--quiet"),
     ) -> None:
-        """Build the zoo if needed, evolve with the offline proposer, compare with experts and baselines."""
+        """Evolve on the demo zoo with the offline proposer, compare with experts and baselines, write
+        the HTML report."""
         from evolution.cli.run_demo import run_demo
 
         run_demo(runs_dir, zoo, evaluations, quiet)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from functools import cache
 from typing import Any
 
 from evolution.merge.params import interpolate
@@ -62,3 +63,82 @@ def group_shares(group: dict[str, Any], t: float) -> dict[str, float]:
             raw[s["model"]] += 1.0 if w is None else max(w, 0.0)
     total = sum(raw.values()) or 1.0
     return {m: w / total for m, w in raw.items()}
+
+
+@cache
+def _method_defaults(method: str) -> dict[str, float]:
+    """The registry's numeric defaults of a method's `weight` and `density` (empty if unknown)."""
+    from evolution.merge.registry import get_method
+
+    try:
+        spec = get_method(method)
+    except (KeyError, ValueError):
+        return {}
+    return {
+        p.name: float(p.default)
+        for p in spec.params
+        if p.name in ("weight", "density")
+        and isinstance(p.default, (int, float))
+        and not isinstance(p.default, bool)
+    }
+
+
+def _group_cells(group: dict[str, Any], t: float, models: list[str]) -> tuple[list, list]:
+    """(weight, density) per model of one group at depth t; None where the model is not a source.
+
+    Weight: slerp's t (1 - t for the first source), else the source's explicit weight, else the
+    method's default, else an equal share. Density: the source's, else the group's, else the
+    method's default when it has one (sparsifying methods), else None.
+    """
+    sources = group.get("sources") or []
+    params = group.get("params") or {}
+    defaults = _method_defaults(str(group.get("method", "")))
+    weight: dict[str, float] = defaultdict(float)
+    density: dict[str, float] = {}
+    slerp_t = param_at(params.get("t"), t) if group.get("method") in SLERP_LIKE else None
+    for i, s in enumerate(sources):
+        sp = s.get("params") or {}
+        if slerp_t is not None and len(sources) == 2:
+            w: float | None = 1.0 - slerp_t if i == 0 else slerp_t
+        else:
+            w = next((param_at(sp[k], t) for k in WEIGHT_KEYS if k in sp), None)
+            w = defaults.get("weight", 1.0 / len(sources)) if w is None else w
+        weight[s["model"]] += w or 0.0
+        d = param_at(sp["density"], t) if "density" in sp else None
+        d = param_at(params["density"], t) if d is None and "density" in params else d
+        d = defaults.get("density") if d is None else d
+        if d is not None:
+            density[s["model"]] = d
+    return [weight.get(m) for m in models], [density.get(m) for m in models]
+
+
+def plan_grid(plan: Any) -> dict[str, Any] | None:
+    """The plan as a picture's numbers: per row (embed, layer 0.., norm, head) and per model, the
+    weight and the density; what the run report draws as heatmaps. None for an unreadable plan.
+
+    Columns are the plan's models that appear as a source somewhere (a base used only as the
+    task-vector reference is left out); `density` is None when no group sparsifies.
+    """
+    data = load_plan(plan)
+    if data is None or not isinstance(data.get("layers"), list):
+        return None
+    layers = data["layers"]
+    n = len(layers)
+    rows = [("embed", data.get("embed"), 0.0)]
+    rows += [(f"layer {i}", g, i / max(n - 1, 1)) for i, g in enumerate(layers)]
+    rows += [("norm", data.get("norm"), 1.0), ("head", data.get("head"), 1.0)]
+    rows = [r for r in rows if isinstance(r[1], dict)]
+    used = {s.get("model") for _, g, _ in rows for s in g.get("sources") or []}
+    models = [m for m in data.get("models") or [] if m in used]
+    weight, density = [], []
+    for _, g, t in rows:
+        w, d = _group_cells(g, t, models)
+        weight.append([round(x, 4) if x is not None else None for x in w])
+        density.append([round(x, 4) if x is not None else None for x in d])
+    has_density = any(x is not None for row in density for x in row)
+    return {
+        "experts": models,
+        "rows": [r[0] for r in rows],
+        "weight": weight,
+        "density": density if has_density else None,
+    }

@@ -49,6 +49,10 @@ class Candidate(BaseModel):
     steering_ignored: str = ""
     timings: dict[str, float] = Field(default_factory=dict)  # seconds per stage
     cost: Cost = Field(default_factory=Cost)
+    # run totals when it was recorded (x of the report's wall-time and dollar curves); None in
+    # records written before these fields existed; a migrant copy keeps its source's values
+    elapsed_s: float | None = None
+    dollars_total: float | None = None
     commit: str | None = None  # set once recorded in lineage
 
     @property

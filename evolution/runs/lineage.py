@@ -338,6 +338,16 @@ class Lineage:
         c = Candidate.model_validate(rec["candidate"]).model_copy(update={"commit": sha})
         return int(rec.get("seq", 0)), c
 
+    def reload(self) -> dict[str, str]:
+        """Re-read the candidate refs (for a reader following a session that writes); returns
+        candidate id -> commit sha."""
+        self._load_refs()
+        return dict(self._refs)
+
+    def read_record(self, sha: str) -> tuple[int, Candidate]:
+        """(record order, candidate) stored in one candidate commit."""
+        return self._parse(sha)
+
     def candidates(self) -> list[Candidate]:
         """Every recorded candidate in record order (for resume and memory rebuild)."""
         parsed = [self._parse(sha) for sha in self._refs.values()]
@@ -363,6 +373,21 @@ class Lineage:
         if text.strip() in current:
             return
         self.repo.git.notes(f"--ref={ref}", "append", "-m", text, commit)
+
+    def all_notes(self, blobs: dict[str, str] | None = None) -> dict[str, dict[str, str]]:
+        """Every git note, as notes ref name -> {commit sha: text} (one git call, plus one per ref).
+        `blobs` (note blob sha -> text) is a cache a repeated reader keeps: blobs never change."""
+        cache = {} if blobs is None else blobs
+        refs = self.repo.git.for_each_ref("refs/notes", format="%(refname:strip=2)").split()
+        out: dict[str, dict[str, str]] = {}
+        for ref in refs:
+            pairs = [line.split() for line in self.repo.git.notes(f"--ref={ref}", "list").splitlines()]
+            out[ref] = {}
+            for blob, commit in (p for p in pairs if len(p) == 2):
+                if blob not in cache:
+                    cache[blob] = self.repo.odb.stream(bytes.fromhex(blob)).read().decode()
+                out[ref][commit] = cache[blob]
+        return out
 
     def notes(self, commit: str, ref: str = "steering") -> str:
         try:

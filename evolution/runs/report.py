@@ -7,6 +7,9 @@ session runs.
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -149,18 +152,76 @@ def recipe_rebuilds(c: Any, cfg: Any) -> str:
     return f"rebuilds this plan exactly (sha256 {c.plan_hash[:12]})"
 
 
-def comparison(folder: RunFolder) -> list[dict[str, Any]]:
-    """Rows {name, kind, dev, test} for the best merge, every source model and the default baselines."""
-    from evolution.scoring.evaluator import ResidentEvaluator
+COMPARISON_FILE = "comparison.json"
+COMPARISON_FORMAT = "evomerge.comparison/1"
+
+
+def _comparison_key(folder: RunFolder) -> dict[str, Any]:
+    """What the reference rows depend on: the models, the base, the task suite and the seed."""
+    cfg = folder.config()
+    return {"models": dict(cfg.models), "base": cfg.base, "tasks": cfg.tasks, "seed": cfg.seed}
+
+
+def saved_reference_rows(folder: RunFolder) -> list[dict[str, Any]] | None:
+    """The rows kept in RUN/comparison.json, or None when absent, unreadable or made for
+    another config (a changed model or suite makes them stale)."""
+    try:
+        data = json.loads((folder.root / COMPARISON_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("format") != COMPARISON_FORMAT:
+        return None
+    if data.get("config") != _comparison_key(folder) or not isinstance(data.get("rows"), list):
+        return None
+    return data["rows"]
+
+
+def reference_rows(folder: RunFolder, *, recompute: bool = False) -> list[dict[str, Any]]:
+    """Rows {name, kind: base/expert/baseline, dev, test} for every source model and the default
+    baselines. Each row costs an evaluation, so they are computed once per run config and kept
+    in RUN/comparison.json, where the demo, `evomerge report` and the session's report find them."""
+    if not recompute:
+        saved = saved_reference_rows(folder)
+        if saved is not None:
+            return saved
     from evolution.merge.modelio import open_model
-    from evolution.runs.lineage import Lineage
     from evolution.scoring.baselines import default_baselines, uniform_plan
+    from evolution.scoring.evaluator import ResidentEvaluator
 
     cfg = folder.config()
-    lin = Lineage.open_or_init(folder.lineage_dir, cfg.name)
-    best = lin.best()
+    first = open_model(next(iter(cfg.models.values())))
+    n, tied = first.num_layers(), first.tied_embeddings()
+    evaluate = ResidentEvaluator.for_run(cfg)
+    plans = {alias: ("model", uniform_plan("linear", [alias], None, n, tied)) for alias in cfg.models}
+    plans |= {name: ("baseline", p) for name, p in default_baselines(cfg.experts, cfg.base, n, tied).items()}
     rows: list[dict[str, Any]] = []
-    if best is not None:
+    for name, (kind, plan) in plans.items():
+        dev, test, _ = evaluate(plan)
+        if kind == "model":
+            kind = "base" if name == cfg.base else "expert"
+        label = f"{name} ({kind})" if kind != "baseline" else name
+        rows.append({"name": label, "kind": kind, "dev": dev.summary(), "test": test.summary()})
+    record = {
+        "format": COMPARISON_FORMAT,
+        "config": _comparison_key(folder),
+        "computed": time.time(),
+        "rows": rows,
+    }
+    tmp = folder.root / f".{COMPARISON_FILE}.tmp{os.getpid()}"
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, folder.root / COMPARISON_FILE)
+    return rows
+
+
+def comparison(folder: RunFolder, *, recompute: bool = False) -> list[dict[str, Any]]:
+    """Rows {name, kind, dev, test} for the best merge (kind `evolved`), then every source model
+    and the default baselines (`reference_rows`, reused from RUN/comparison.json)."""
+    from evolution.runs.lineage import Lineage
+
+    cfg = folder.config()
+    best = Lineage.open_or_init(folder.lineage_dir, cfg.name).best()
+    rows: list[dict[str, Any]] = []
+    if best is not None and best.dev is not None:
         rows.append(
             {
                 "name": f"best merge ({best.id})",
@@ -169,13 +230,4 @@ def comparison(folder: RunFolder) -> list[dict[str, Any]]:
                 "test": best.test.summary() if best.test else {},
             }
         )
-    first = open_model(next(iter(cfg.models.values())))
-    n, tied = first.num_layers(), first.tied_embeddings()
-    evaluate = ResidentEvaluator.for_run(cfg)
-    plans = {alias: ("model", uniform_plan("linear", [alias], None, n, tied)) for alias in cfg.models}
-    plans |= {name: ("baseline", p) for name, p in default_baselines(cfg.experts, cfg.base, n, tied).items()}
-    for name, (kind, plan) in plans.items():
-        dev, test, _ = evaluate(plan)
-        label = f"{name} ({'base' if name == cfg.base else 'expert'})" if kind == "model" else name
-        rows.append({"name": label, "kind": kind, "dev": dev.summary(), "test": test.summary()})
-    return rows
+    return rows + reference_rows(folder, recompute=recompute)

@@ -63,6 +63,7 @@ class ZooInfo:
     run_config: Path
     seconds: float
     losses: dict[str, float] = field(default_factory=dict)
+    threads: int = 0  # torch threads it was trained with (the weights depend on it)
 
 
 def write_suite(out: Path, seed: int, spec: ZooSpec) -> Path:
@@ -122,29 +123,38 @@ def build_zoo(
     small: bool = False,
     progress: bool = True,
     on_step: Callable[[str, int], None] | None = None,
+    threads: int | None = None,
 ) -> ZooInfo:
     """Train the base and the experts and write the zoo under `out` (see module doc).
 
-    The torch thread count is fixed while training (weights depend on it) and restored after.
+    The torch thread count is fixed while training (weights depend on it) and restored after:
+    `threads`, else 1 for the small zoo, else EVOMERGE_ZOO_THREADS or 2 (`tune_runtime`).
     """
     import torch
 
-    threads = torch.get_num_threads()
+    before = torch.get_num_threads()
     try:
-        return _build(Path(out), seed, small, progress, on_step)
+        return _build(Path(out), seed, small, progress, on_step, threads)
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(before)
 
 
 def _build(
-    out: Path, seed: int, small: bool, progress: bool, on_step: Callable[[str, int], None] | None
+    out: Path,
+    seed: int,
+    small: bool,
+    progress: bool,
+    on_step: Callable[[str, int], None] | None,
+    threads: int | None = None,
 ) -> ZooInfo:
     import copy
+
+    import torch
 
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     spec = SMALL if small else FULL
-    tune_runtime(1 if small else None)  # tiny models gain nothing from a second thread
+    tune_runtime(threads or (1 if small else None))  # tiny models gain nothing from a second thread
     tokenizer = build_tokenizer()
     base_phase = Phase("base", skills.BASE_MIX, spec.base_steps, spec.base_lr, spec.batch, chunks=spec.chunks)
     expert_phases = [
@@ -185,7 +195,7 @@ def _build(
             _save(expert, tokenizer, out / folders[phase.name])
     suite = write_suite(out, seed, spec)
     run_config = write_run_config(out, folders, "base", suite.name, seed)
-    return ZooInfo(
+    info = ZooInfo(
         out=out,
         models={alias: out / rel for alias, rel in folders.items()},
         base="base",
@@ -193,7 +203,35 @@ def _build(
         run_config=run_config,
         seconds=time.perf_counter() - t0,
         losses=losses,
+        threads=torch.get_num_threads(),
     )
+    write_build_record(info, seed, "small" if small else "full")
+    return info
+
+
+BUILD_RECORD = "build.json"
+
+
+def write_build_record(info: ZooInfo, seed: int, spec: str) -> Path:
+    """`build.json`: how this zoo was built, so it can be rebuilt and checked (`evomerge zoo verify`)."""
+    import platform
+
+    import torch
+    import transformers
+
+    record = {
+        "seed": seed,
+        "spec": spec,
+        "threads": info.threads,
+        "seconds": round(info.seconds, 1),
+        "losses": {k: round(v, 6) for k, v in info.losses.items()},
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "machine": platform.machine(),
+    }
+    path = info.out / BUILD_RECORD
+    path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return path
 
 
 class _NoBar:

@@ -182,7 +182,8 @@
 
   function normalize(r, i, tasks) {
     const dev = obj(r.dev), test = obj(r.test);
-    const status = ["ok", "failed", "duplicate"].includes(r.status) ? r.status : (r.error ? "failed" : "ok");
+    // stopped: cascade evaluation ended it after a dev subset (no test, never ranked): drawn quietly
+    const status = ["ok", "failed", "duplicate", "stopped"].includes(r.status) ? r.status : (r.error ? "failed" : "ok");
     const devMean = splitMean(dev, tasks);
     const fitness = num(r.fitness) !== null ? r.fitness : devMean;
     const island = r.island === null || r.island === undefined || r.island === "" ? "–" : str(r.island);
@@ -190,8 +191,10 @@
       raw: r, id: str(r.id), index: num(r.index) !== null ? r.index : i, order: 0,
       generation: num(r.generation), island, parents: arr(r.parents).map(str).filter(Boolean),
       status, op: str(r.operator) || "?", proposer: str(r.proposer), family: str(r.method_family),
-      dev, test, devMean, testMean: splitMean(test, tasks), fitness,
-      evaluated: status === "ok" && fitness !== null,
+      dev, test, devMean, testMean: splitMean(test, tasks), fitness: status === "ok" ? fitness : null,
+      partial: status === "stopped" ? splitMean(obj(r.dev_partial), tasks) : null,
+      // a migrant is a copy of its source (same plan, same scores): drawn in the tree, not counted again
+      evaluated: status === "ok" && fitness !== null && str(r.operator) !== "migrate",
       evaluation: num(r.evaluation), elapsed: num(r.elapsed_s), dollars: num(r.dollars_total),
       polish: POLISH_OPS.has(str(r.operator)), children: [], evalN: null, evalAt: 0,
     };
@@ -216,10 +219,12 @@
       c.parents = c.parents.filter((p) => byId.has(p) && p !== c.id);
       c.parents.forEach((p) => byId.get(p).children.push(c.id));
       if (c.evaluated) { count += 1; c.evalN = c.evaluation !== null ? c.evaluation : count; }
+      else if (c.status === "stopped") count = c.evaluation !== null ? c.evaluation : count + 1;
       c.evalAt = c.evalN !== null ? c.evalN : count;
     });
     const evaluated = cands.filter((c) => c.evaluated);
     let best = byId.get(str(D.best));
+    if (best && !best.evaluated) best = null; // a failed, stopped or migrant record is never the best
     if (!best && evaluated.length) best = evaluated.reduce((a, b) => (b.fitness > a.fitness ? b : a));
     const islands = [...new Set(cands.map((c) => c.island))].sort((a, b) => {
       const x = Number(a), y = Number(b);
@@ -267,7 +272,8 @@
 
   function candTip(c) {
     const parts = [c.op, c.proposer, "island " + c.island].filter(Boolean).join(" · ");
-    const score = c.evaluated ? `dev ${fmt.score(c.fitness)} · test ${fmt.score(c.testMean)}` : c.status;
+    const score = c.evaluated ? `dev ${fmt.score(c.fitness)} · test ${fmt.score(c.testMean)}`
+      : c.status === "stopped" ? `stopped (partial dev ${fmt.score(c.partial)})` : c.status;
     const when = [c.evalN !== null ? "eval #" + c.evalN : null, c.elapsed !== null ? fmt.duration(c.elapsed) : null,
       c.dollars !== null ? fmt.dollars(c.dollars) : null].filter(Boolean).join(" · ");
     return [c.id + (c.id === M.best ? "  ★ best" : ""), parts, score, when];
@@ -327,6 +333,7 @@
     const nCands = num(run.candidates) !== null ? run.candidates : M.cands.length;
     const failed = num(run.failed) !== null ? run.failed : M.cands.filter((c) => c.status === "failed").length;
     const dups = M.cands.filter((c) => c.status === "duplicate").length;
+    const stopped = M.cands.filter((c) => c.status === "stopped").length;
     const dollars = num(run.dollars) !== null ? run.dollars
       : M.cands.reduce((a, c) => a + (num(obj(c.raw.cost).dollars) || 0), 0);
 
@@ -355,7 +362,8 @@
         tile("Evaluations", fmt.int(evals) + (bEval !== null ? " / " + fmt.int(bEval) : ""),
           bEval !== null ? fmt.pct(evals / Math.max(1, bEval)) + " of budget" : "no evaluation budget",
           bEval !== null ? bar(evals / Math.max(1, bEval)) : null),
-        tile("Candidates", fmt.int(nCands), `${fmt.int(failed)} failed · ${fmt.int(dups)} duplicate`),
+        tile("Candidates", fmt.int(nCands), `${fmt.int(failed)} failed · ${fmt.int(dups)} duplicate` +
+          (stopped ? ` · ${fmt.int(stopped)} stopped` : "")),
         tile("Best", bestLink, best ? `dev ${fmt.score(best.fitness)} · test ${fmt.score(best.testMean)}` : "no scored candidate"),
         tile("Wall time", fmt.duration(num(run.elapsed_s)), bTime !== null ? "budget " + fmt.duration(bTime) : null,
           bTime !== null && num(run.elapsed_s) !== null ? bar(run.elapsed_s / Math.max(1e-9, bTime)) : null),
@@ -402,12 +410,14 @@
 
     const polishN = M.evaluated.filter((x) => x.polish).length;
     const failN = M.cands.filter((x) => x.status === "failed").length;
+    const stopN = M.cands.filter((x) => x.status === "stopped").length;
     c.body.appendChild(el("div", { class: "legend" },
       legendItem(swatchSvg((s) => s.appendChild(sv("line", { x1: 1, y1: 6, x2: 17, y2: 6, stroke: C.dev, "stroke-width": 2.5 }))), "best dev so far"),
       legendItem(swatchSvg((s) => s.appendChild(sv("line", { x1: 1, y1: 6, x2: 17, y2: 6, stroke: C.test, "stroke-width": 2.5 }))), "test of the dev-best"),
       legendItem(swatchSvg((s) => s.appendChild(sv("circle", { cx: 9, cy: 6, r: 3.2, fill: C.dev, "fill-opacity": 0.45 }))), "proposal (dev)"),
       polishN ? legendItem(swatchSvg((s) => s.appendChild(sv("path", { d: "M9 2l4 4-4 4-4-4z", fill: C.polish, "fill-opacity": 0.7 }))), "polish (CMA-ES)") : null,
       failN ? legendItem(swatchSvg((s) => s.appendChild(sv("path", { d: "M6 3l6 6M12 3l-6 6", stroke: C.fail, "stroke-width": 1.5 }))), `failed (${failN})`) : null,
+      stopN ? legendItem(swatchSvg((s) => s.appendChild(sv("circle", { cx: 9, cy: 6, r: 2.5, class: "stop-mark" }))), `stopped by the cascade (${stopN})`) : null,
       M.steering.length ? legendItem(swatchSvg((s) => s.appendChild(sv("line", { x1: 9, y1: 0, x2: 9, y2: 12, stroke: C.steer, "stroke-dasharray": "3 2", "stroke-width": 1.5 }))), "steering message") : null));
     const box = el("div", { class: "chart" });
     c.body.appendChild(box);
@@ -426,9 +436,10 @@
       const W = Math.max(420, box.clientWidth || 900), H = 300;
       const m = { l: 56, r: 20, t: 22, b: 40 };
       const fails = M.cands.filter((x) => x.status === "failed" && mode.fail(x) !== null);
-      const strip = fails.length ? 14 : 0;
+      const stops = M.cands.filter((x) => x.status === "stopped" && mode.fail(x) !== null);
+      const strip = fails.length || stops.length ? 14 : 0;
       let xMax = mode.key(pts[pts.length - 1]);
-      for (const f of fails) xMax = Math.max(xMax, mode.fail(f));
+      for (const f of fails.concat(stops)) xMax = Math.max(xMax, mode.fail(f));
       if (mode.budget !== null && mode.budget > xMax && mode.budget <= xMax * 1.6) xMax = mode.budget;
       const x = linear(0, xMax > 0 ? xMax : 1, m.l, W - m.r);
 
@@ -482,14 +493,16 @@
       }
       svg.appendChild(steer);
 
-      // failed candidates: quiet crosses in a strip under the plot
-      if (fails.length) {
+      // failed candidates (quiet crosses) and cascade-stopped ones (small rings) in a strip under the plot
+      if (fails.length || stops.length) {
         const fy = H - m.b - 6;
         const g = sv("g", { class: "fails" });
-        g.appendChild(sv("text", { x: m.l - 8, y: fy + 3, "text-anchor": "end", class: "tick" }, "failed"));
+        const label = [fails.length ? "failed" : null, stops.length ? "stopped" : null].filter(Boolean).join("/");
+        g.appendChild(sv("text", { x: m.l - 8, y: fy + 3, "text-anchor": "end", class: "tick" }, label));
         let d = "";
         for (const f of fails) { const fx = x(mode.fail(f)); d += `M${fx - 2.5} ${fy - 2.5}l5 5M${fx + 2.5} ${fy - 2.5}l-5 5`; }
-        g.appendChild(sv("path", { d, class: "fail-mark" }));
+        if (d) g.appendChild(sv("path", { d, class: "fail-mark" }));
+        for (const f of stops) g.appendChild(sv("circle", { cx: x(mode.fail(f)), cy: fy, r: 2.2, class: "stop-mark", "data-id": f.id }));
         svg.appendChild(g);
       }
 
@@ -672,7 +685,7 @@
       ops.has("crossover") ? legendItem(swatchSvg((s) => s.appendChild(sv("line", { x1: 1, y1: 6, x2: 17, y2: 6, class: "edge second", style: "stroke:" + C.muted + ";stroke-opacity:1" }))), "2nd parent") : null,
       M.islands.length > 1 ? legendItem(swatchSvg((s) => s.appendChild(sv("line", { x1: 1, y1: 6, x2: 17, y2: 6, class: "edge migrate", style: "stroke-opacity:1" }))), "cross-island") : null,
       [...ops].some((o) => POLISH_OPS.has(o)) ? legendItem(swatchSvg((s) => s.appendChild(sv("circle", { cx: 9, cy: 6, r: 3.5, class: "node polish", style: "stroke:" + C.muted }))), "polish") : null,
-      legendItem(swatchSvg((s) => s.appendChild(sv("circle", { cx: 9, cy: 6, r: 2.5, class: "node failed" }))), "failed / duplicate"),
+      legendItem(swatchSvg((s) => s.appendChild(sv("circle", { cx: 9, cy: 6, r: 2.5, class: "node failed" }))), "failed / duplicate / stopped"),
       el("span", { class: "hint" }, "ctrl+wheel: zoom · alt+wheel: row height · drag: pan · click: select")));
     c.body.appendChild(wrap);
     if (!M.cands.length) {
@@ -1053,9 +1066,14 @@
         el("span", { class: "swatch-dot", style: "background:" + (M.islandColor.get(x.island) || C.muted) }), el("span", { class: "muted" }, "island " + x.island)));
       if (x.evaluated) {
         body.appendChild(el("div", { class: "headline" },
-          el("div", null, el("div", { class: "hl-label" }, "dev mean"), el("div", { class: "hl-value dev" }, fmt.score(x.fitness))),
+          el("div", null, el("div", { class: "hl-label" }, M.run.has_objective ? "fitness (dev)" : "dev mean"), el("div", { class: "hl-value dev" }, fmt.score(x.fitness))),
           el("div", null, el("div", { class: "hl-label" }, "test mean"), el("div", { class: "hl-value test" }, fmt.score(x.testMean))),
           el("div", null, el("div", { class: "hl-label" }, "evaluation"), el("div", { class: "hl-value" }, x.evalN !== null ? "#" + x.evalN : "—"))));
+      } else if (x.status === "stopped") {
+        body.appendChild(el("div", { class: "headline" },
+          el("div", null, el("div", { class: "hl-label" }, "partial dev (subset)"), el("div", { class: "hl-value" }, fmt.score(x.partial))),
+          el("div", null, el("div", { class: "hl-label" }, "test"), el("div", { class: "hl-value" }, "not scored")),
+          el("div", null, el("div", { class: "hl-label" }, "evaluation"), el("div", { class: "hl-value" }, x.evalAt ? "#" + x.evalAt : "—"))));
       }
       if (str(r.error).trim()) body.appendChild(el("div", { class: "block" }, el("h3", null, "Error"), el("pre", { class: "error-pre" }, str(r.error).trim())));
       const timingText = Object.keys(timings).filter((k) => num(timings[k]) !== null)
