@@ -41,9 +41,9 @@ def run_config(zoo: Path, out: Path, evaluations: int, seed: int, api_base: str,
     cfg["tasks"] = str(root / cfg["tasks"])
     cfg.update(name="llm-path", seed=seed)
     cfg["budget"] = {"evaluations": evaluations}
-    proposer = {"model": MODEL, "api_base": api_base, "max_retries": 1}
-    if not legacy:  # prices per proposer arrived with the LLM-path work
-        proposer.update(input_per_mtok=0.5, output_per_mtok=2.0)
+    proposer = {"model": MODEL, "api_base": api_base}
+    if not legacy:  # retries and prices per proposer arrived with the LLM-path work
+        proposer.update(max_retries=1, input_per_mtok=0.5, output_per_mtok=2.0)
     cfg["proposers"] = [proposer]
     path = out / "llm-path.yaml"
     path.write_text(yaml.safe_dump(cfg))
