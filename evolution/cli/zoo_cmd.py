@@ -19,12 +19,16 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(Path("zoo"), "--out", help="Folder to write the zoo into."),
         seed: int = typer.Option(0, "--seed", help="Seed for weights, training data and eval items."),
         small: bool = typer.Option(False, "--small", help="A seconds-long toy build for tests."),
+        pool: bool = typer.Option(
+            False, "--pool", help="Eight experts (add sub rev srt rot up tr ts) for pool search."
+        ),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     ) -> None:
-        """Train a base model and three experts (add, rev, tr) on CPU and write them as HF folders."""
+        """Train a base model and three experts (add, rev, tr; eight with --pool) on CPU and write
+        them as HF folders."""
         from evolution.zoo import build_zoo
 
-        info = build_zoo(out, seed=seed, small=small, progress=not quiet)
+        info = build_zoo(out, seed=seed, small=small, progress=not quiet, pool=pool)
         for alias, folder in info.models.items():
             print(f"{alias:6s} {folder}")
         print(f"suite  {info.suite}")
