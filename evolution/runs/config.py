@@ -103,6 +103,9 @@ class RunConfig(_Strict):
     recipes: list[str] = Field(default_factory=list)  # starter recipe files or folders
     seed: int = 0
     device: str = "cpu"
+    # source tensors and task vectors kept on the device, in GiB (None: every source, preloaded);
+    # with a budget a plan loads only what it reads and the least recently used are evicted
+    device_memory_gb: float | None = Field(default=None, gt=0)
     dtype: Literal["float32", "float16", "bfloat16"] = "float32"
     executor: Literal["local", "ray"] = "local"
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
