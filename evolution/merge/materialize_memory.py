@@ -83,6 +83,7 @@ class ResidentMerger:
         self.dtype: torch.dtype = getattr(torch, dtype)
         self.config_source = config_source or base or next(iter(folders))
         self.cache_task_vectors = cache_task_vectors
+        self.device_budget_bytes = device_budget_bytes
         self._cache = DeviceCache(device_budget_bytes, on_evict=self._evicted)
         self.reads: Counter[str] = Counter()  # source tensors read from disk, per model
         self.last_timings: dict[str, float] = {}
@@ -181,6 +182,11 @@ class ResidentMerger:
     def resident_bytes(self) -> int:
         """Bytes of source tensors and task vectors kept on the device."""
         return self._cache.bytes
+
+    @property
+    def evictions(self) -> int:
+        """Tensors evicted so far to stay within the device budget."""
+        return self._cache.evictions
 
     def source_tensor(self, model: str, name: str) -> torch.Tensor:
         """The resident copy of one source tensor (read-only by convention)."""
