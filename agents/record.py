@@ -13,6 +13,7 @@ from typing import Any
 from agents.bandit import ProposerBandit, improvement_reward
 from agents.context import SessionContext
 from agents.operators import STRATEGY_OPERATORS, cid_of
+from agents.references import cascade_for
 from agents.state import Member, SessionState
 from agents.tuning import after_record
 from evolution.runs.candidate import Candidate, Cost, SplitScores
@@ -26,16 +27,17 @@ def make_evaluate(ctx: SessionContext):  # noqa: ANN201 - a LangGraph node
 
         cur: dict[str, Any] = dict(state["current"] or {})
         plan = MergePlan.from_json(cur["plan_json"], origin=cur["id"])
+        cascade = cascade_for(ctx, state, cur)
         t0 = time.perf_counter()
         try:
-            dev, test, timings = ctx.evaluate(plan)
+            dev, test, timings = ctx.evaluate(plan, cascade=cascade) if cascade else ctx.evaluate(plan)
         except EVAL_FAILURES as e:  # a plan the executor cannot merge: the candidate failed, not the run
             cur.update(status="failed", error=f"evaluate: {type(e).__name__}: {e}"[:500], evaluated=True)
         else:
             cur.update(
-                status="ok",
+                status="ok" if test is not None else "stopped",
                 dev=dev.model_dump(mode="json"),
-                test=test.model_dump(mode="json"),
+                test=test.model_dump(mode="json") if test is not None else None,
                 evaluated=True,
             )
             cur["timings"] = {**cur.get("timings", {}), **timings}
@@ -142,6 +144,7 @@ def make_record(ctx: SessionContext):  # noqa: ANN201
             "evaluations": evaluations,
             "failed": int(state.get("failed", 0)) + int(c.status == "failed"),
             "duplicates": int(state.get("duplicates", 0)) + int(c.status == "duplicate"),
+            "stopped": int(state.get("stopped", 0)) + int(c.status == "stopped"),
             "population": pop,
             "hashes": hashes,
             "elapsed_s": ctx.elapsed(state),
@@ -179,6 +182,20 @@ def make_record(ctx: SessionContext):  # noqa: ANN201
     return record
 
 
+def _front(ctx: SessionContext) -> list[dict[str, Any]]:
+    """The Pareto front over per-task dev scores (for `evomerge status`, export and plots)."""
+    from evolution.search.pareto import pareto_front
+
+    tasks = list(ctx.info.get("tasks", []))
+    if len(tasks) < 2:
+        return []
+    front = pareto_front(list(ctx.population.values()), tasks)
+    return [
+        {"id": c.id, "dev": c.dev.summary() if c.dev else {}, "test": c.test.summary() if c.test else {}}
+        for c in front
+    ]
+
+
 def write_status(ctx: SessionContext, state: dict[str, Any], last: Candidate | None = None) -> None:
     """RUN/status.json: what `evomerge status` and live views read without opening the checkpoint."""
     best = state.get("best")
@@ -201,6 +218,7 @@ def write_status(ctx: SessionContext, state: dict[str, Any], last: Candidate | N
             "evaluations": state.get("evaluations", 0),
             "failed": state.get("failed", 0),
             "duplicates": state.get("duplicates", 0),
+            "stopped": state.get("stopped", 0),
             "best": best_out,
             "cost": {
                 "dollars": round(float(state.get("dollars", 0.0)), 6),
@@ -208,6 +226,7 @@ def write_status(ctx: SessionContext, state: dict[str, Any], last: Candidate | N
                 "completion_tokens": state.get("completion_tokens", 0),
             },
             "proposers": ctx.llm.usage(),
+            "front": _front(ctx),
             "unpriced_models": ctx.llm.unpriced,
             "elapsed_s": round(float(state.get("elapsed_s", 0.0)), 2),
             "budget": {"evaluations": b.evaluations, "wall_time_s": b.wall_time_s, "dollars": b.dollars},

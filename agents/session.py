@@ -167,6 +167,7 @@ def initial_state(cfg: RunConfig) -> dict[str, Any]:
         "evaluations": 0,
         "failed": 0,
         "duplicates": 0,
+        "stopped": 0,
         "elapsed_s": 0.0,
         "dollars": 0.0,
         "prompt_tokens": 0,

@@ -71,6 +71,7 @@ class SessionState(TypedDict, total=False):
     evaluations: int  # scored (the budget's unit)
     failed: int
     duplicates: int
+    stopped: int  # cascade: candidates that stopped after the dev subset
     elapsed_s: float  # wall time over every session of this run
     dollars: float
     prompt_tokens: int

@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from evolution.scoring.objective import Objective, check_tasks, describe, fitness, with_fitness
+from evolution.scoring.objective import (
+    Objective,
+    check_tasks,
+    describe,
+    fitness,
+    floors,
+    needs_references,
+    weakest,
+    with_fitness,
+)
 from evolution.scoring.scores import SplitScores, TaskResult
 
 SCORES = {"math": 0.6, "ja": 0.3, "code": 0.9}
@@ -37,6 +46,27 @@ def test_constrained_maximizes_the_target_and_pays_for_each_shortfall() -> None:
     # an infeasible candidate with a better target ranks below a feasible one
     assert fitness(obj, {"math": 0.9, "ja": 0.35, "code": 0.9}) < fitness(obj, feasible)
     assert describe(obj, list(SCORES)) == "math − 10·shortfall(ja ≥ 0.4, code ≥ 0.5)"
+
+
+def test_keep_skills_pays_for_each_skill_below_half_its_expert() -> None:
+    obj = Objective(kind="keep_skills")
+    refs = {"math": 0.8, "ja": 0.8, "code": 0.9}
+    assert needs_references(obj) and not needs_references(Objective())
+    assert floors(obj, refs) == pytest.approx({"math": 0.4, "ja": 0.4, "code": 0.45})
+    # ja misses its floor by 0.1: the mean (0.6) less 10 x 0.1
+    assert fitness(obj, SCORES, refs) == pytest.approx(0.6 - 1.0)
+    dropped_skill = {"math": 0.9, "ja": 0.0, "code": 1.0}  # higher mean, one skill gone
+    balanced = {"math": 0.5, "ja": 0.45, "code": 0.6}
+    assert fitness(None, dropped_skill) > fitness(None, balanced)
+    assert fitness(obj, dropped_skill, refs) < fitness(obj, balanced, refs)
+    assert fitness(obj, balanced, refs) == pytest.approx(sum(balanced.values()) / 3)
+    assert "0.5 × its expert" in describe(obj, list(SCORES))
+
+
+def test_weakest_is_lowest_relative_to_its_expert() -> None:
+    refs = {"math": 0.8, "ja": 0.4, "code": 0.0}
+    assert weakest({"math": 0.2, "ja": 0.3, "code": 0.9}, refs) == ("math", 0.2, 0.8)
+    assert weakest({"code": 0.5}, refs) is None  # no expert scores above zero
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from evolution.scoring.scores import SplitScores, TaskResult
 
 __all__ = ["Candidate", "Cost", "SplitScores", "Status", "TaskResult"]
 
-Status = Literal["ok", "failed", "duplicate"]
+Status = Literal["ok", "failed", "duplicate", "stopped"]  # stopped: cascade evaluation, dev subset only
 
 
 class Cost(BaseModel):

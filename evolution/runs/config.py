@@ -60,6 +60,16 @@ class BudgetConfig(_Strict):
     dollars: float | None = Field(default=None, ge=0)
 
 
+class CascadeConfig(_Strict):
+    """Score proposals on an informative subset of dev first; the rest only if they could still
+    reach the elite (`evolution/scoring/cascade.py`)."""
+
+    enabled: bool = False
+    share: float = Field(default=0.25, gt=0, lt=1)  # of each dev task's items, scored first
+    min_items: int = Field(default=16, ge=1)
+    tolerance: float = Field(default=0.1, ge=0)  # go on unless the subset fitness is this far below the elite's
+
+
 class StrategyConfig(_Strict):
     """Search settings. `evomerge` is LLM/offline-proposer code evolution; the others are comparisons."""
 
@@ -71,7 +81,7 @@ class StrategyConfig(_Strict):
     crossover_rate: float = Field(default=0.3, ge=0, le=1)
     repair_attempts: int = Field(default=2, ge=0)
     novelty_retries: int = Field(default=2, ge=0)
-    parent_sampling: Literal["weighted", "power_law"] = "weighted"
+    parent_sampling: Literal["weighted", "power_law", "pareto"] = "weighted"  # pareto: NSGA-II over tasks
     selection_sharpness: float = Field(default=10.0, gt=0)  # weighted sampling: lower explores more
     layer_blocks: int | None = Field(default=None, ge=1)  # genome depth blocks for cmaes/random/m2n2
     inspirations: int = Field(default=2, ge=0)  # strong archive recipes shown beside the parents
@@ -81,6 +91,7 @@ class StrategyConfig(_Strict):
     # at most this share of the evaluation budget goes to numeric points (screening and polishes);
     # the rest is left to proposals
     polish_share: float = Field(default=0.5, ge=0, le=1)
+    cascade: CascadeConfig = Field(default_factory=CascadeConfig)
     # dfs / ps_dfs (docs/session.md): the layer path's models (None: every model), how often their
     # layers repeat in the searched sequence, the deepest path kept (None: twice the deepest
     # model), and for ps_dfs the share of the budget spent on the parameter-space merge first

@@ -116,6 +116,9 @@ def commit_message(c: Candidate, parent_best: float | None) -> str:
         head += f" FAILED: {err[:72]}"
     elif c.status == "duplicate":
         head += " DUPLICATE"
+    elif c.status == "stopped":
+        partial = c.dev.fitness if c.dev is not None and c.dev.fitness is not None else (c.dev.mean if c.dev else 0.0)
+        head += f" STOPPED after its dev subset ({partial:.3f} there)"
     elif fit is not None:
         head += f" {'fitness' if objective else 'dev'} {fit:.3f}"
         if parent_best is not None:

@@ -12,6 +12,10 @@ Kinds:
   penalty per unit of shortfall under each floor. A large penalty (default 10: missing a floor by
   0.01 costs 0.1) makes the floors effectively hard while still ordering the infeasible
   candidates by how far they miss, which gives the search a slope back to feasibility.
+- `keep_skills`: the (weighted) mean, less the same penalty per unit of shortfall under
+  `fraction` × each task's reference — the best dev score any single source model reaches on it
+  (its expert's). A user who merges three experts wants all three skills: a merge that drops one
+  for two perfect others no longer wins.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from evolution.scoring.scores import SplitScores
 
-ObjectiveKind = Literal["mean", "min", "constrained"]
+ObjectiveKind = Literal["mean", "min", "constrained", "keep_skills"]
 
 
 class Objective(BaseModel):
@@ -34,11 +38,12 @@ class Objective(BaseModel):
     weights: dict[str, float] = Field(default_factory=dict)  # mean: task → weight (default 1)
     target: str | None = None  # constrained: the task maximized
     floors: dict[str, float] = Field(default_factory=dict)  # constrained: task → minimum score
-    penalty: float = Field(default=10.0, gt=0)  # constrained: fitness lost per unit of shortfall
+    penalty: float = Field(default=10.0, gt=0)  # constrained, keep_skills: fitness lost per unit of shortfall
+    fraction: float = Field(default=0.5, gt=0, le=1)  # keep_skills: floor = fraction x the task's expert
 
     @model_validator(mode="after")
     def _consistent(self) -> Objective:
-        if self.weights and self.kind != "mean":
+        if self.weights and self.kind not in ("mean", "keep_skills"):
             raise ValueError(f"weights: only used by kind 'mean', not {self.kind!r}")
         for task, w in self.weights.items():
             if not w >= 0:
@@ -67,8 +72,23 @@ def check_tasks(objective: Objective, tasks: Sequence[str]) -> None:
         raise ValueError("objective.weights: every task weighs 0; nothing would be maximized")
 
 
-def fitness(objective: Objective | None, scores: Mapping[str, float]) -> float:
-    """The objective's value over task scores (None: the plain mean, the default fitness)."""
+def needs_references(objective: Objective | None) -> bool:
+    """Whether the objective needs each task's reference score (its best single source model)."""
+    return objective is not None and objective.kind == "keep_skills"
+
+
+def floors(objective: Objective, references: Mapping[str, float] | None) -> dict[str, float]:
+    """The per-task minimum scores the objective asks for."""
+    if objective.kind == "keep_skills":
+        return {t: objective.fraction * r for t, r in (references or {}).items()}
+    return dict(objective.floors)
+
+
+def fitness(
+    objective: Objective | None, scores: Mapping[str, float], references: Mapping[str, float] | None = None
+) -> float:
+    """The objective's value over task scores (None: the plain mean, the default fitness).
+    `references` (task -> its expert's dev score) are needed by `keep_skills` only."""
     if not scores:
         return 0.0
     if objective is None:
@@ -81,7 +101,20 @@ def fitness(objective: Objective | None, scores: Mapping[str, float]) -> float:
         return scores[objective.target] - objective.penalty * shortfall
     weights = {t: objective.weights.get(t, 1.0) for t in scores}
     total = sum(weights.values())
-    return sum(weights[t] * s for t, s in scores.items()) / total if total > 0 else 0.0
+    mean = sum(weights[t] * s for t, s in scores.items()) / total if total > 0 else 0.0
+    if objective.kind == "keep_skills":
+        wanted = floors(objective, references)
+        return mean - objective.penalty * sum(max(0.0, f - scores.get(t, 0.0)) for t, f in wanted.items())
+    return mean
+
+
+def weakest(scores: Mapping[str, float], references: Mapping[str, float]) -> tuple[str, float, float] | None:
+    """(task, score, its expert's score) with the lowest score relative to its expert, or None."""
+    rel = [(s / references[t], t) for t, s in scores.items() if references.get(t, 0.0) > 0]
+    if not rel:
+        return None
+    _, task = min(rel)
+    return task, scores[task], references[task]
 
 
 def describe(objective: Objective | None, tasks: Sequence[str]) -> str:
@@ -91,23 +124,26 @@ def describe(objective: Objective | None, tasks: Sequence[str]) -> str:
     if objective.kind == "min":
         return f"min({', '.join(tasks)})"
     if objective.kind == "constrained":
-        floors = ", ".join(f"{t} ≥ {f:g}" for t, f in objective.floors.items())
+        minimums = ", ".join(f"{t} ≥ {f:g}" for t, f in objective.floors.items())
         return (
-            f"{objective.target} − {objective.penalty:g}·shortfall({floors})"
-            if floors
+            f"{objective.target} − {objective.penalty:g}·shortfall({minimums})"
+            if minimums
             else str(objective.target)
         )
+    if objective.kind == "keep_skills":
+        return f"mean − {objective.penalty:g}·shortfall(every task ≥ {objective.fraction:g} × its expert)"
     if not objective.weights:
         return f"mean({', '.join(tasks)})"
     return "mean(" + ", ".join(f"{t}×{objective.weights.get(t, 1.0):g}" for t in tasks) + ")"
 
 
-def with_fitness(objective: Objective | None, scores: SplitScores) -> SplitScores:
+def with_fitness(
+    objective: Objective | None, scores: SplitScores, references: Mapping[str, float] | None = None
+) -> SplitScores:
     """`scores` with the objective's value and description set (unchanged without an objective,
     so a run that configures none records exactly what it always did)."""
     if objective is None:
         return scores
     summary = {name: t.score for name, t in scores.tasks.items()}
-    return scores.model_copy(
-        update={"fitness": fitness(objective, summary), "objective": describe(objective, list(scores.tasks))}
-    )
+    value = fitness(objective, summary, references)
+    return scores.model_copy(update={"fitness": value, "objective": describe(objective, list(scores.tasks))})

@@ -48,5 +48,6 @@ class SplitScores(BaseModel):
         return out
 
 
-Evaluation = tuple[SplitScores, SplitScores, dict[str, float]]
-"""What evaluating a plan gives: dev scores, test scores, timings in seconds per stage."""
+Evaluation = tuple[SplitScores, SplitScores | None, dict[str, float]]
+"""What evaluating a plan gives: dev scores, test scores (None when cascade evaluation stopped it
+after its dev subset), timings in seconds per stage."""
