@@ -1,4 +1,5 @@
-"""The comparison strategies (plain CMA-ES, random search, M2N2) inside the same graph.
+"""The genome strategies (plain CMA-ES, random search, M2N2; DFS, PS+DFS, Frank-Wolfe and
+Evo-Merging through evolution/search/strategies.py) inside the same graph.
 
 They search a fixed parameter-space genome (Sakana PS / mergekit-evolve style, `ps_genome`)
 and propose plans directly, with no recipe code and no LLM; the graph still checks novelty,
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from agents.context import SessionContext
+from agents.operators import POINT_OPERATORS
 from agents.state import Current, SessionState
 
 
@@ -56,10 +58,50 @@ def _load(ctx: SessionContext, text: str | None, g: Any) -> Any:
     return cls.from_json(text)
 
 
+POINT_KINDS = POINT_OPERATORS  # the kinds of evolution/search/strategies.py
+
+
+def _point_search(ctx: SessionContext, state: SessionState) -> Any:
+    from evolution.search.point_search import SearchSetup
+    from evolution.search.strategies import load_strategy
+
+    facts, cfg = ctx.facts, ctx.cfg
+    setup = SearchSetup(
+        tuple(facts.aliases),
+        cfg.base,
+        {m.alias: m.num_layers for m in facts.models},
+        bool(facts.model(cfg.base).tied_embeddings),
+        cfg.seed,
+        cfg.budget.evaluations,
+        cfg.strategy,
+    )
+    return load_strategy(cfg.strategy.kind, setup, (state.get("strategy") or {}).get("opt"))
+
+
+def _point_proposal(
+    ctx: SessionContext, state: SessionState, cur: Current
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    search = _point_search(ctx, state)
+    p, kind, n = search.ask(), ctx.cfg.strategy.kind, int(cur["index"]) + 1
+    updates = {
+        "operator": kind,
+        "recipe": p.recipe(f"{kind} point #{n}"),
+        "plan_json": p.plan.canonical_json(),
+        "plan_hash": p.plan.content_hash(),
+        "tunable_values": p.values,
+        "tunables": p.values,
+        "method_family": p.family,
+        "rationale": f"{kind} proposal #{n}: {p.note}",
+    }
+    return updates, {"strategy": {"opt": search.to_json()}}
+
+
 def strategy_proposal(
     ctx: SessionContext, state: SessionState, cur: Current, nrng: np.random.Generator
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(updates of the current candidate, updates of the state) for the next genome point."""
+    if ctx.cfg.strategy.kind in POINT_KINDS:
+        return _point_proposal(ctx, state, cur)
     g = genome(ctx)
     opt = _load(ctx, (state.get("strategy") or {}).get("opt"), g)
     x = g.as_vector(opt.ask())
@@ -82,6 +124,12 @@ def strategy_proposal(
 
 def strategy_tell(ctx: SessionContext, state: SessionState, cur: dict[str, Any], dev: Any) -> dict[str, Any]:
     """The strategy state after telling the optimizer this candidate's dev fitness."""
+    if ctx.cfg.strategy.kind in POINT_KINDS:
+        search = _point_search(ctx, state)
+        if search.ask().plan.content_hash() != cur.get("plan_hash"):
+            raise RuntimeError(f"{cur.get('id')}: not the point the {ctx.cfg.strategy.kind} search asked for")
+        search.tell((dev.fitness if dev.fitness is not None else dev.mean) if dev is not None else None)
+        return {"opt": search.to_json()}
     g = genome(ctx)
     opt = _load(ctx, (state.get("strategy") or {}).get("opt"), g)
     x = g.as_vector(cur.get("tunable_values") or {})

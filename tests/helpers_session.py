@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from zoo_fixture import small_zoo_info
+from zoo_fixture import small_pool_info, small_zoo_info
 
 from evolution.recipes.starters import example_source
 from evolution.runs.config import RunConfig, load_config
@@ -35,13 +35,15 @@ def tiny_config(
     tmp: Path,
     name: str = "t",
     starters: tuple[str, ...] = ("ties", "task_arithmetic_per_layer"),
+    pool: bool = False,
     choice: bool = False,
     items: int = ITEMS,
     **overrides: Any,
 ) -> RunConfig:
-    """A run config over the small zoo with a cut-down suite; `overrides` are top-level keys.
-    `choice`: the tasks become two-way choices (scores that differ between merges)."""
-    zoo = small_zoo_info()
+    """A run config over the small zoo (`pool`: the small eight-expert pool) with a cut-down suite;
+    `overrides` are top-level keys. `choice`: the tasks become two-way choices (scores that differ
+    between merges)."""
+    zoo = small_pool_info() if pool else small_zoo_info()
     data_dir = tmp / "suite"
     data_dir.mkdir(parents=True, exist_ok=True)
     suite = yaml.safe_load((zoo.out / "suite.yaml").read_text())
@@ -79,6 +81,15 @@ def tiny_config(
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return load_config(path)
+
+
+def perplexity_suite(cfg: RunConfig) -> None:
+    """Score the config's suite by perplexity: toy models get continuous scores a search can climb."""
+    suite = yaml.safe_load(Path(cfg.tasks).read_text())
+    for t in suite["tasks"]:
+        t["metric"] = "perplexity"
+        t.pop("max_new_tokens", None)
+    Path(cfg.tasks).write_text(yaml.safe_dump(suite))
 
 
 def git(run_dir: Path, *args: str) -> str:

@@ -74,6 +74,10 @@ def test_dumped_config_loads_from_elsewhere_unchanged(tmp_path: Path) -> None:
         ),
         ({"base": "nope"}, "base 'nope' is not one of models"),
         ({"name": "bad name!"}, "name"),
+        ({"strategy": {"kind": "dfs", "dfs_models": ["base", "nope"]}}, "strategy.dfs_models: 'nope'"),
+        ({"strategy": {"kind": "frank_wolfe"}, "base": None}, "the genome needs a base"),
+        ({"strategy": {"kind": "frank_wolfe", "fw_radius": 0}}, "strategy.fw_radius"),
+        ({"device_memory_gb": 0}, "device_memory_gb"),
     ],
 )
 def test_config_errors_name_the_key(tmp_path: Path, patch: dict, expected: str) -> None:

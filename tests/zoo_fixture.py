@@ -38,3 +38,20 @@ def small_zoo_path(seed: int = SMALL_ZOO_SEED) -> Path:
 @pytest.fixture(scope="session")
 def small_zoo() -> ZooInfo:
     return small_zoo_info()
+
+
+_POOL_CACHE: dict[int, ZooInfo] = {}
+
+
+def small_pool_info(seed: int = SMALL_ZOO_SEED) -> ZooInfo:
+    """Build (once per process and seed) a --small --pool zoo: a base and eight toy experts."""
+    if seed not in _POOL_CACHE:
+        out = Path(tempfile.mkdtemp(prefix=f"evomerge-small-pool-{seed}-"))
+        atexit.register(shutil.rmtree, out, True)
+        _POOL_CACHE[seed] = build_zoo(out, seed=seed, small=True, progress=False, pool=True)
+    return _POOL_CACHE[seed]
+
+
+@pytest.fixture(scope="session")
+def small_pool() -> ZooInfo:
+    return small_pool_info()

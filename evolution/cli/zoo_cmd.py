@@ -24,12 +24,16 @@ def register(app: typer.Typer) -> None:
         threads: int = typer.Option(
             0, "--threads", help="Torch threads for training (the weights depend on it); 0: default."
         ),
+        pool: bool = typer.Option(
+            False, "--pool", help="Eight experts (add sub rev srt rot up tr ts) for pool search."
+        ),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     ) -> None:
-        """Train a base model and three experts (add, rev, tr) on CPU and write them as HF folders."""
+        """Train a base model and three experts (add, rev, tr; eight with --pool) on CPU and write
+        them as HF folders."""
         from evolution.zoo import build_zoo
 
-        info = build_zoo(out, seed=seed, small=small, progress=not quiet, threads=threads or None)
+        info = build_zoo(out, seed=seed, small=small, progress=not quiet, threads=threads or None, pool=pool)
         for alias, folder in info.models.items():
             print(f"{alias:6s} {folder}")
         print(f"suite  {info.suite}")

@@ -144,6 +144,15 @@ class TiesPath:
         self.cuts: dict[tuple[TensorRef, TensorRef | None, int], Cut | None] = {}
         self.scratch = Scratch()
 
+    def forget(self, key: Key) -> None:
+        """Drop what is kept for one task vector (its source left the device)."""
+        order = self.orders.pop(key, None)
+        if order is not None:
+            self.cached_bytes -= order.nbytes
+        self.last_k.pop(key, None)
+        for cut_key in [k for k in self.cuts if k[:2] == key]:
+            del self.cuts[cut_key]
+
     def _order(self, tv: torch.Tensor, key: Key) -> torch.Tensor:
         """argsort(|tv|, descending) exactly as _sparsify.magnitude computes it; kept if allowed."""
         import torch

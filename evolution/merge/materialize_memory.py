@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evolution.merge.arch import split_name
+from evolution.merge.device_cache import DeviceCache
 from evolution.merge.fast_paths import FAST_PATHS, FastPath, TiesPath
 from evolution.merge.modelio import ModelFolder, check_compatible
 from evolution.merge.plan import MergePlan, PlanError
@@ -49,6 +51,12 @@ class ResidentMerger:
     (int32 per element) once densities vary, so new densities cost no sort; at most
     `ties_cache_bytes` of them (None: half the memory free on the device when the first is
     built, or env EVOMERGE_TIES_CACHE_BYTES; 0 disables), past which cuts are recomputed.
+
+    `device_budget_bytes` bounds the source tensors and task vectors kept (a pool of experts:
+    evolution/merge/device_cache.py): nothing is preloaded, a plan loads only the tensors it
+    reads, the least recently used are evicted for them, and what does not fit is read for
+    the one merge and dropped. The TIES orders then default to a quarter of the budget. The
+    merged model itself is extra (one model's size).
     """
 
     def __init__(
@@ -62,6 +70,7 @@ class ResidentMerger:
         preload: bool = True,
         cache_task_vectors: bool = True,
         ties_cache_bytes: int | None = None,
+        device_budget_bytes: int | None = None,
     ) -> None:
         import torch
 
@@ -74,10 +83,14 @@ class ResidentMerger:
         self.dtype: torch.dtype = getattr(torch, dtype)
         self.config_source = config_source or base or next(iter(folders))
         self.cache_task_vectors = cache_task_vectors
-        self._sources: dict[TensorRef, torch.Tensor] = {}
-        self._task_vectors: dict[tuple[TensorRef, TensorRef], torch.Tensor] = {}
+        self.device_budget_bytes = device_budget_bytes
+        self._cache = DeviceCache(device_budget_bytes, on_evict=self._evicted)
+        self.reads: Counter[str] = Counter()  # source tensors read from disk, per model
         self.last_timings: dict[str, float] = {}
-        self.fast_paths: dict[str, FastPath] = {**FAST_PATHS, "ties": TiesPath(ties_cache_bytes)}
+        if ties_cache_bytes is None and device_budget_bytes is not None:
+            ties_cache_bytes = device_budget_bytes // 4
+        self._ties = TiesPath(ties_cache_bytes)
+        self.fast_paths: dict[str, FastPath] = {**FAST_PATHS, "ties": self._ties}
         t0 = time.perf_counter()
         self.model = self._build_model()
         self._layers_path, self._layer_pool = self._find_layers()
@@ -86,7 +99,7 @@ class ResidentMerger:
         self._head_weight: Any = None  # the head's own weight while tied (reused when untied)
         self._tokenizer: Any = None
         t1 = time.perf_counter()
-        if preload:
+        if preload and device_budget_bytes is None:
             for alias, folder in self.folders.items():
                 for name in folder.tensor_names():
                     self._source(TensorRef(alias, name))
@@ -145,28 +158,57 @@ class ResidentMerger:
         return self._tokenizer
 
     def _source(self, ref: TensorRef) -> torch.Tensor:
-        t = self._sources.get(ref)
+        t = self._cache.get(("src", ref))
         if t is None:
             folder = self.folders.get(ref.model)
             if folder is None:
                 raise PlanError(f"plan uses model {ref.model!r}, not loaded here ({', '.join(self.folders)})")
             t = folder.read(ref.name, device=str(self.device), dtype=self.dtype)
+            self.reads[ref.model] += 1
             check_finite(t, ref.model, ref.name)  # once here, so run_job need not check again
-            self._sources[ref] = t
+            self._cache.put(("src", ref), t)
         return t
+
+    def _evicted(self, key: Hashable) -> None:
+        """An evicted task vector takes its TIES magnitude order and cuts with it."""
+        if isinstance(key, tuple) and key[0] == "tv":
+            self._ties.forget((key[1], key[2]))
+
+    def resident_models(self) -> list[str]:
+        """Aliases with at least one source tensor on the device now."""
+        return sorted({key[1].model for key in self._cache.keys() if key[0] == "src"})  # type: ignore[index]
+
+    @property
+    def resident_bytes(self) -> int:
+        """Bytes of source tensors and task vectors kept on the device."""
+        return self._cache.bytes
+
+    @property
+    def evictions(self) -> int:
+        """Tensors evicted so far to stay within the device budget."""
+        return self._cache.evictions
 
     def source_tensor(self, model: str, name: str) -> torch.Tensor:
         """The resident copy of one source tensor (read-only by convention)."""
         return self._source(TensorRef(model, name))
 
     def _task_vector(self, ref: TensorRef, base: TensorRef) -> torch.Tensor:
-        key = (ref, base)
-        tv = self._task_vectors.get(key)
+        key = ("tv", ref, base)
+        tv = self._cache.get(key)
         if tv is None:
             tv = self._source(ref) - self._source(base)
             if self.cache_task_vectors:
-                self._task_vectors[key] = tv
+                self._cache.put(key, tv)
         return tv
+
+    def _pin(self, jobs: list[TensorJob]) -> None:
+        """Keep this plan's tensors from evicting each other while it merges."""
+        keys: list[Hashable] = []
+        for job in jobs:
+            keys += [("src", r) for r in job.refs()]
+            if job.base is not None and get_method(job.method).needs_base:
+                keys += [("tv", r, job.base) for r in job.sources]
+        self._cache.pin(keys)
 
     # ------------------------------------------------------------------ layers
 
@@ -248,15 +290,19 @@ class ResidentMerger:
         out_dtype = getattr(torch, plan.dtype)
         tv_s = 0.0
         written: set[str] = set()
-        with torch.no_grad():
-            for job in jobs:
-                dest = params.get(job.out_name)
-                if dest is None:
-                    raise PlanError(
-                        f"{job.out_name}: the resident {type(self.model).__name__} has no such parameter"
-                    )
-                tv_s += self._run_into(job, dest, out_dtype)
-                written.add(job.out_name)
+        self._pin(jobs)
+        try:
+            with torch.no_grad():
+                for job in jobs:
+                    dest = params.get(job.out_name)
+                    if dest is None:
+                        raise PlanError(
+                            f"{job.out_name}: the resident {type(self.model).__name__} has no such parameter"
+                        )
+                    tv_s += self._run_into(job, dest, out_dtype)
+                    written.add(job.out_name)
+        finally:
+            self._cache.unpin_all()
         missing = [n for n in params if n not in written and not self._is_tied_head(n)]
         if missing:
             raise PlanError(f"plan leaves {len(missing)} parameters unset, e.g. {missing[0]}")

@@ -11,7 +11,16 @@ import hashlib
 import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from evolution.merge.plan_types import DType, FilterRule, GroupKind, ParamValue, PlanError
 from evolution.merge.registry import validate_plan_methods
@@ -58,6 +67,18 @@ class Group(_Strict):
     base: Source | None = None
     params: dict[str, ParamValue] = Field(default_factory=dict)
     residual_scale: float = Field(default=1.0, ge=0.0, le=4.0)
+    # the hidden state entering this layer is multiplied by input_scale: the scaling matrix
+    # W[i, j] of a DFS path (Akiba et al.) where the previous layer came from model i and this one
+    # from model j. Executed by evolution/merge/tensor_jobs.py as residual scales (see there).
+    input_scale: float = Field(default=1.0, ge=1 / 64, le=64.0)
+
+    @model_serializer(mode="wrap")
+    def _drop_default_input_scale(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        """Plans without DFS scaling serialize (and hash) exactly as before the field existed."""
+        data = handler(self)
+        if data.get("input_scale") == 1.0:
+            del data["input_scale"]
+        return data
 
 
 class MergePlan(_Strict):
@@ -88,6 +109,9 @@ class MergePlan(_Strict):
         for where, alias in self._alias_uses():
             if alias not in known:
                 raise ValueError(f"{where}: unknown model {alias!r} (plan models: {', '.join(self.models)})")
+        for where, g in (("embed", self.embed), ("norm", self.norm), ("head", self.head)):
+            if g is not None and g.input_scale != 1.0:
+                raise ValueError(f"{where}.input_scale: only a layer's input can be scaled")
         for i, g in enumerate(self.layers):
             for j, s in enumerate(g.sources):
                 if s.layer is None:

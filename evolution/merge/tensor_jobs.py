@@ -1,10 +1,11 @@
 """From a merge plan to one job per output tensor, and the one call that runs a job.
 
 `plan_tensor_jobs` is pure bookkeeping over names and headers: which source tensors feed
-each output tensor, the base tensor, resolved parameter numbers, the residual scale and a
-seed. It checks everything it can (models bound, layers in range, tensors present, shapes
-equal) before any tensor is read. `run_job` is the only place plans meet method functions;
-the disk and in-memory materializers both call it, so they cannot disagree.
+each output tensor, the base tensor, resolved parameter numbers, the residual scale (with the
+plan's DFS input scales folded in, `stream_scales`) and a seed. It checks everything it can
+(models bound, layers in range, tensors present, shapes equal) before any tensor is read.
+`run_job` is the only place plans meet method functions; the disk and in-memory materializers
+both call it, so they cannot disagree.
 """
 
 from __future__ import annotations
@@ -109,9 +110,16 @@ class _Planner:
         return name
 
     def add_group(
-        self, where: str, kind: GroupKind, group: Group, out_names: list[tuple[str, str]], idx: int | None
+        self,
+        where: str,
+        kind: GroupKind,
+        group: Group,
+        out_names: list[tuple[str, str]],
+        idx: int | None,
+        stream_scale: float = 1.0,
     ):
-        """out_names: (output tensor name, name-or-suffix to look up in sources)."""
+        """out_names: (output tensor name, name-or-suffix to look up in sources); `stream_scale`:
+        the product of the input scales up to this layer (see `stream_scales`)."""
         spec = get_method(group.method)
         t = depth_position(kind, idx, self.plan.num_layers)
         for out_name, lookup in out_names:
@@ -125,7 +133,8 @@ class _Planner:
             model_params = tuple(
                 self._source_params(where, j, spec, s, out_name, t) for j, s in enumerate(group.sources)
             )
-            scale = group.residual_scale if kind == "layer" and is_residual_out(lookup) else 1.0
+            residual = kind == "layer" and is_residual_out(lookup)
+            scale = group.residual_scale / stream_scale if residual else 1.0
             self.jobs.append(
                 TensorJob(
                     out_name=out_name,
@@ -180,6 +189,7 @@ class _Planner:
         plan = self.plan
         embed = [(n, n) for n in _names_of(self.out, "embed")]
         self.add_group("embed", "embed", plan.embed, embed, None)
+        streams = stream_scales(plan)
         for i, group in enumerate(plan.layers):
             first = group.sources[0]
             assert first.layer is not None
@@ -191,12 +201,31 @@ class _Planner:
                 )
             suffixes = src_folder.layer_suffixes(first.layer)
             names = [(layer_name(self.out_prefix, i, s), s) for s in suffixes]
-            self.add_group(f"layers[{i}]", "layer", group, names, i)
+            self.add_group(f"layers[{i}]", "layer", group, names, i, streams[i])
         self.add_group("norm", "norm", plan.norm, [(n, n) for n in _names_of(self.out, "norm")], None)
         if plan.head is not None:
             heads = [(n, n) for n in _names_of(self.out, "head")] or [("lm_head.weight", "lm_head.weight")]
             self.add_group("head", "head", plan.head, heads, None)
         return self.jobs
+
+
+def stream_scales(plan: MergePlan) -> list[float]:
+    """Per output layer k, P_k = the product of the input scales of layers 0..k.
+
+    Why this executes a scaled hidden state: with pre-norm layers (every block reads its input
+    through a scale-invariant RMS/LayerNorm, and so does the head) multiplying the stream by s
+    before layer k and going on is the same network as dividing the residual outputs of layer
+    k and every later layer by s: the stream a_k = P_k * c_k, where c_k is the unscaled stack
+    whose layers' residual branches carry residual_scale / P_k. The two differ only through the
+    norms' epsilon (relative 1e-6 here; tests/test_dfs.py measures it). So a plan with input
+    scales is ordinary weights: both materializers and mergekit export (passthrough `scale`)
+    handle it, and no runtime hook is needed.
+    """
+    out, p = [], 1.0
+    for g in plan.layers:
+        p *= g.input_scale
+        out.append(p)
+    return out
 
 
 def plan_tensor_jobs(plan: MergePlan, folders: Mapping[str, ModelFolder]) -> list[TensorJob]:

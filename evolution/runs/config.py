@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from evolution.scoring.objective import Objective
 
-StrategyKind = Literal["evomerge", "cmaes", "random", "m2n2"]
+StrategyKind = Literal["evomerge", "cmaes", "random", "m2n2", "dfs", "ps_dfs", "frank_wolfe", "evo_merging"]
 
 
 class ConfigError(ValueError):
@@ -92,6 +92,19 @@ class StrategyConfig(_Strict):
     # the rest is left to proposals
     polish_share: float = Field(default=0.5, ge=0, le=1)
     cascade: CascadeConfig = Field(default_factory=CascadeConfig)
+    # dfs / ps_dfs (docs/session.md): the layer path's models (None: every model), how often their
+    # layers repeat in the searched sequence, the deepest path kept (None: twice the deepest
+    # model), and for ps_dfs the share of the budget spent on the parameter-space merge first
+    dfs_models: list[str] | None = Field(default=None, min_length=1)
+    dfs_repeats: int = Field(default=2, ge=1, le=8)
+    dfs_max_layers: int | None = Field(default=None, ge=1)
+    ps_share: float = Field(default=0.5, ge=0, le=1)
+    # frank_wolfe: the radius R of the coefficient set (sum of task-vector weights <= R) and the
+    # probe step toward each expert that estimates the linearization
+    fw_radius: float = Field(default=2.0, gt=0, le=8)
+    fw_step: float = Field(default=0.25, gt=0, le=1)
+    # evo_merging: how many experts (the most relevant after screening each alone) are evolved
+    evo_top: int = Field(default=4, ge=1)
 
 
 class MemoryConfig(_Strict):
@@ -114,6 +127,9 @@ class RunConfig(_Strict):
     recipes: list[str] = Field(default_factory=list)  # starter recipe files or folders
     seed: int = 0
     device: str = "cpu"
+    # source tensors and task vectors kept on the device, in GiB (None: every source, preloaded);
+    # with a budget a plan loads only what it reads and the least recently used are evicted
+    device_memory_gb: float | None = Field(default=None, gt=0)
     dtype: Literal["float32", "float16", "bfloat16"] = "float32"
     executor: Literal["local", "ray"] = "local"
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
@@ -124,6 +140,11 @@ class RunConfig(_Strict):
     def _base_known(self) -> RunConfig:
         if self.base is not None and self.base not in self.models:
             raise ValueError(f"base {self.base!r} is not one of models: {', '.join(self.models)}")
+        unknown = [m for m in self.strategy.dfs_models or [] if m not in self.models]
+        if unknown:
+            raise ValueError(f"strategy.dfs_models: {unknown[0]!r} is not one of models: {', '.join(self.models)}")
+        if self.strategy.kind in ("dfs", "ps_dfs", "frank_wolfe", "evo_merging") and self.base is None:
+            raise ValueError(f"strategy.kind {self.strategy.kind}: the genome needs a base model (base: ...)")
         return self
 
     @property

@@ -1,8 +1,10 @@
 """Evaluating a plan in memory: merge it into a resident model and score dev and test.
 
 The sources stay on the device across candidates (`ResidentMerger`), so a candidate costs one
-in-place merge and the forward passes of its scoring. With a run objective, both splits carry
-its value (`SplitScores.fitness`, what selection maximizes on dev) and its description.
+in-place merge and the forward passes of its scoring. With a device budget (run config
+`device_memory_gb`) only what the plans use is loaded, least recently used evicted first.
+With a run objective, both splits carry its value (`SplitScores.fitness`, what selection
+maximizes on dev) and its description.
 """
 
 from __future__ import annotations
@@ -33,8 +35,10 @@ class ResidentEvaluator:
         seed: int = 0,
         objective: Objective | None = None,
         batch_size: BatchSize = "auto",
+        device_budget_bytes: int | None = None,
     ) -> None:
         self.models, self.base, self.tasks = dict(models), base, tasks
+        self.device_budget_bytes = device_budget_bytes
         self.device, self.dtype, self.seed = device, dtype, seed
         self.objective, self.batch_size = objective, batch_size
         self._merger: Any = None
@@ -52,6 +56,7 @@ class ResidentEvaluator:
             dtype=cfg.dtype,
             seed=cfg.seed,
             objective=cfg.objective,
+            device_budget_bytes=None if cfg.device_memory_gb is None else int(cfg.device_memory_gb * 2**30),
         )
 
     def load(self) -> None:
@@ -69,7 +74,13 @@ class ResidentEvaluator:
             check_tasks(self.objective, suite.names)
         prepare_suite(suite)
         folders = {a: open_model(ref) for a, ref in self.models.items()}
-        self._merger = ResidentMerger(folders, self.base, device=self.device, dtype=self.dtype)
+        self._merger = ResidentMerger(
+            folders,
+            self.base,
+            device=self.device,
+            dtype=self.dtype,
+            device_budget_bytes=self.device_budget_bytes,
+        )
         self._suite = suite
 
     @property
@@ -77,6 +88,12 @@ class ResidentEvaluator:
         """The run's task suite (loaded with the sources)."""
         self.load()
         return self._suite
+
+    @property
+    def merger(self) -> Any:
+        """The resident merger (sources, task vectors, the merged model), loaded on first use."""
+        self.load()
+        return self._merger
 
     def model_config(self) -> Any:
         """The resident model's config (layer count, tied embeddings) for building plans."""

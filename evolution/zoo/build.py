@@ -22,33 +22,53 @@ from evolution.zoo.train import ModelSize, Phase, new_model, train, tune_runtime
 
 @dataclass(frozen=True)
 class ZooSpec:
-    """Sizes and schedules; `FULL` shows the merging effects, `SMALL` builds in seconds for tests."""
+    """Sizes and schedules; `FULL` shows the merging effects, `SMALL` builds in seconds for tests.
+
+    The pool specs train eight experts over a base that saw every skill's precursor; the
+    experts get fewer steps than `FULL`'s (a pool is for search over many experts, where each
+    expert need only be clearly better than the base at its skill; see docs/zoo.md).
+    """
 
     size: ModelSize
     base_steps: int
     base_lr: float
-    expert_steps: dict[str, int]  # per skill: addition needs about twice the others
+    expert_steps: dict[str, int]  # per skill, in training order: addition needs about twice the others
     expert_lr: float
     batch: int
     dev_items: int
     test_items: int
     chunks: int = 4  # length-sorted sub-batches per step: same gradient, about half the compute
+    suite_tasks: tuple[str, ...] = ("add", "rev", "tr", "fadd")
+    pool: bool = False  # base mixture: skills.POOL_BASE_MIX (every pool skill's precursor)
+
+    @property
+    def experts(self) -> tuple[str, ...]:
+        return tuple(self.expert_steps)
 
 
+_SMALL_SIZE = ModelSize(hidden=32, layers=2, heads=2, intermediate=64)
 FULL = ZooSpec(ModelSize(), 1500, 1e-3, {"add": 800, "rev": 400, "tr": 400}, 3e-4, 128, 128, 200)
-SMALL = ZooSpec(
-    ModelSize(hidden=32, layers=2, heads=2, intermediate=64),
-    30,
-    3e-3,
-    {"add": 10, "rev": 10, "tr": 10},
+SMALL = ZooSpec(_SMALL_SIZE, 30, 3e-3, {"add": 10, "rev": 10, "tr": 10}, 1e-3, 32, 16, 16)
+POOL_EXPERTS = ("add", "sub", "rev", "srt", "rot", "up", "tr", "ts")
+POOL_TASKS = (*POOL_EXPERTS, "fadd")
+POOL = ZooSpec(
+    ModelSize(),
+    1500,
     1e-3,
-    32,
-    16,
-    16,
+    {"add": 400, "sub": 400, "rev": 200, "srt": 200, "rot": 200, "up": 200, "tr": 200, "ts": 200},
+    3e-4,
+    128,
+    64,
+    100,
+    suite_tasks=POOL_TASKS,
+    pool=True,
+)
+POOL_SMALL = ZooSpec(
+    _SMALL_SIZE, 30, 3e-3, dict.fromkeys(POOL_EXPERTS, 5), 1e-3, 32, 8, 8, suite_tasks=POOL_TASKS, pool=True
 )
 
-EXPERTS = ("add", "rev", "tr")
-SUITE_TASKS = ("add", "rev", "tr", "fadd")
+EXPERTS = FULL.experts
+SUITE_TASKS = FULL.suite_tasks
 MAX_NEW_TOKENS = 10  # longest answer (8) + EOS, with one spare
 
 
@@ -71,7 +91,7 @@ def write_suite(out: Path, seed: int, spec: ZooSpec) -> Path:
     data = out / "data"
     data.mkdir(parents=True, exist_ok=True)
     tasks = []
-    for task in SUITE_TASKS:
+    for task in spec.suite_tasks:
         test = skills.eval_split(task, seed, spec.test_items)
         dev = skills.eval_split(task, seed, spec.dev_items, exclude={p for p, _ in test})
         for split, items in (("dev", dev), ("test", test)):
@@ -91,10 +111,12 @@ def write_suite(out: Path, seed: int, spec: ZooSpec) -> Path:
     return path
 
 
-def write_run_config(out: Path, models: dict[str, str], base: str, suite: str, seed: int) -> Path:
+def write_run_config(
+    out: Path, models: dict[str, str], base: str, suite: str, seed: int, name: str = "zoo-demo"
+) -> Path:
     """The ready run config for `evomerge run` (schema owned by evolution.runs.config)."""
     cfg = {
-        "name": "zoo-demo",
+        "name": name,
         "models": models,
         "base": base,
         "tasks": suite,
@@ -124,17 +146,20 @@ def build_zoo(
     progress: bool = True,
     on_step: Callable[[str, int], None] | None = None,
     threads: int | None = None,
+    pool: bool = False,
 ) -> ZooInfo:
     """Train the base and the experts and write the zoo under `out` (see module doc).
 
-    The torch thread count is fixed while training (weights depend on it) and restored after:
-    `threads`, else 1 for the small zoo, else EVOMERGE_ZOO_THREADS or 2 (`tune_runtime`).
+    `pool` trains the eight-expert pool (POOL, or POOL_SMALL with `small`) instead of the three
+    experts. The torch thread count is fixed while training (weights depend on it) and restored
+    after: `threads`, else 1 for the small zoo, else EVOMERGE_ZOO_THREADS or 2 (`tune_runtime`).
     """
     import torch
 
+    spec = (POOL_SMALL if small else POOL) if pool else (SMALL if small else FULL)
     before = torch.get_num_threads()
     try:
-        return _build(Path(out), seed, small, progress, on_step, threads)
+        return _build(Path(out), seed, spec, small, progress, on_step, threads)
     finally:
         torch.set_num_threads(before)
 
@@ -142,6 +167,7 @@ def build_zoo(
 def _build(
     out: Path,
     seed: int,
+    spec: ZooSpec,
     small: bool,
     progress: bool,
     on_step: Callable[[str, int], None] | None,
@@ -153,10 +179,10 @@ def _build(
 
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    spec = SMALL if small else FULL
     tune_runtime(threads or (1 if small else None))  # tiny models gain nothing from a second thread
     tokenizer = build_tokenizer()
-    base_phase = Phase("base", skills.BASE_MIX, spec.base_steps, spec.base_lr, spec.batch, chunks=spec.chunks)
+    mix = skills.POOL_BASE_MIX if spec.pool else skills.BASE_MIX
+    base_phase = Phase("base", mix, spec.base_steps, spec.base_lr, spec.batch, chunks=spec.chunks)
     expert_phases = [
         Phase(
             name,
@@ -164,11 +190,11 @@ def _build(
             spec.expert_steps[name],
             spec.expert_lr,
             spec.batch,
-            replay=skills.BASE_MIX,
+            replay=mix,
             warmup=min(50, spec.expert_steps[name] // 10),
             chunks=spec.chunks,
         )
-        for name in EXPERTS
+        for name in spec.experts
     ]
     phases = [base_phase, *expert_phases]
     losses: dict[str, float] = {}
@@ -194,7 +220,8 @@ def _build(
             folders[phase.name] = f"expert_{phase.name}"
             _save(expert, tokenizer, out / folders[phase.name])
     suite = write_suite(out, seed, spec)
-    run_config = write_run_config(out, folders, "base", suite.name, seed)
+    name = "zoo-pool" if spec.pool else "zoo-demo"
+    run_config = write_run_config(out, folders, "base", suite.name, seed, name)
     info = ZooInfo(
         out=out,
         models={alias: out / rel for alias, rel in folders.items()},
@@ -205,7 +232,7 @@ def _build(
         losses=losses,
         threads=torch.get_num_threads(),
     )
-    write_build_record(info, seed, "small" if small else "full")
+    write_build_record(info, seed, ("pool-" if spec.pool else "") + ("small" if small else "full"))
     return info
 
 

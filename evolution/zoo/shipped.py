@@ -178,12 +178,14 @@ def rebuild_and_compare(zoo: Path, out: Path, progress: bool = True) -> RebuildC
     from evolution.zoo.build import build_zoo
 
     rec = read_manifest(zoo)
-    if rec["spec"] not in ("full", "small"):
-        raise ZooError(f"{zoo / MANIFEST}: spec: expected 'full' or 'small', got {rec['spec']!r}")
+    specs = ("full", "small", "pool-full", "pool-small")
+    if rec["spec"] not in specs:
+        raise ZooError(f"{zoo / MANIFEST}: spec: expected one of {', '.join(specs)}, got {rec['spec']!r}")
     build_zoo(
         out,
         seed=int(rec["seed"]),
-        small=rec["spec"] == "small",
+        small=rec["spec"].endswith("small"),
+        pool=rec["spec"].startswith("pool-"),
         progress=progress,
         threads=int(rec["threads"]),
     )

@@ -3,7 +3,9 @@
 Generators take a `random.Random` seeded from ints/strings (never Python's `hash()`, which
 changes between processes), so a zoo is reproducible for a seed. The base model learns a
 generic mixture plus easier precursors of each skill; each expert learns one skill; `fadd`
-(addition written in the foreign script) needs two experts at once.
+(addition written in the foreign script) needs two experts at once. The pool (`POOL_BASE_MIX`,
+eight experts) adds more skills of the same kinds: subtraction, sorting, a letter shift,
+upper case and a second script, each with its precursor in the pool's base mixture.
 """
 
 from __future__ import annotations
@@ -18,12 +20,20 @@ Generator = Callable[[random.Random], Example]
 SCRIPT = "QWERTZUIOP"  # the "foreign script": digit d is written SCRIPT[d]
 TO_SCRIPT = str.maketrans(string.digits, SCRIPT)
 FROM_SCRIPT = str.maketrans(SCRIPT, string.digits)
+SCRIPT2 = "ASDFGHJKLY"  # a second script (the pool's `ts`), no letter shared with SCRIPT
+TO_SCRIPT2 = str.maketrans(string.digits, SCRIPT2)
+FROM_SCRIPT2 = str.maketrans(SCRIPT2, string.digits)
 LETTERS = string.ascii_lowercase
 
 
 def script(n: int | str) -> str:
     """A number written in the foreign script."""
     return str(n).translate(TO_SCRIPT)
+
+
+def script2(n: int | str) -> str:
+    """A number written in the second script."""
+    return str(n).translate(TO_SCRIPT2)
 
 
 def _word(rng: random.Random, lo: int, hi: int, alphabet: str = LETTERS) -> str:
@@ -123,9 +133,107 @@ BASE_MIX: tuple[Generator, ...] = (
     script_add,
 )
 
+
+# ---- the pool's further skills: more of the same kinds (arithmetic, strings, scripts) -------
+def sub(rng: random.Random) -> Example:
+    """Subtraction with a non-negative result (the larger operand first)."""
+    a, b = sorted((_operand(rng), _operand(rng)), reverse=True)
+    return f"{a}-{b}=", str(a - b)
+
+
+def srt(rng: random.Random, lo: int = 4, hi: int = 8) -> Example:
+    w = _word(rng, lo, hi)
+    return f"srt:{w}=", "".join(sorted(w))
+
+
+def rot(rng: random.Random, lo: int = 4, hi: int = 8) -> Example:
+    """Each letter moved one place on in the alphabet (z wraps to a)."""
+    w = _word(rng, lo, hi)
+    return f"rot:{w}=", "".join(LETTERS[(LETTERS.index(c) + 1) % 26] for c in w)
+
+
+def up(rng: random.Random, lo: int = 4, hi: int = 8) -> Example:
+    w = _word(rng, lo, hi)
+    return f"up:{w}=", w.upper()
+
+
+def ts(rng: random.Random) -> Example:
+    """Transliteration to and from the second script (as `tr` is for the first)."""
+    digits = str(rng.randint(10, 999_999))
+    if rng.random() < 0.5:
+        return f"ts:{digits}=", script2(digits)
+    return f"ts:{script2(digits)}=", digits
+
+
+def srt_eval(rng: random.Random) -> Example:
+    """Evaluation strings are 6-8 letters, as for `rev_eval` (the precursors stop at 3)."""
+    return srt(rng, 6, 8)
+
+
+def rot_eval(rng: random.Random) -> Example:
+    return rot(rng, 6, 8)
+
+
+def up_eval(rng: random.Random) -> Example:
+    return up(rng, 6, 8)
+
+
+def small_sub(rng: random.Random) -> Example:
+    """Subtraction within 0..99: the precursor of `sub`."""
+    a = rng.randint(0, 99)
+    b = rng.randint(0, a)
+    return f"{a}-{b}=", str(a - b)
+
+
+def small_srt(rng: random.Random) -> Example:
+    return srt(rng, 2, 3)
+
+
+def small_rot(rng: random.Random) -> Example:
+    return rot(rng, 1, 3)
+
+
+def small_up(rng: random.Random) -> Example:
+    return up(rng, 1, 3)
+
+
+def script2_successor(rng: random.Random) -> Example:
+    """The second script's numbers in a known role (as `successor` does for the first)."""
+    n = rng.randint(0, 998)
+    return f"suc:{script2(n)}=", script2(n + 1)
+
+
+POOL_BASE_MIX: tuple[Generator, ...] = (
+    *BASE_MIX,
+    small_sub,
+    small_srt,
+    small_rot,
+    small_up,
+    script2_successor,
+)
+
 # Skills the experts learn (training generator) and how the suite tests them.
-SKILLS: dict[str, Generator] = {"add": add, "rev": rev, "tr": tr}
-EVAL_GENERATORS: dict[str, Generator] = {"add": add, "rev": rev_eval, "tr": tr, "fadd": fadd}
+SKILLS: dict[str, Generator] = {
+    "add": add,
+    "rev": rev,
+    "tr": tr,
+    "sub": sub,
+    "srt": srt,
+    "rot": rot,
+    "up": up,
+    "ts": ts,
+}
+EVAL_GENERATORS: dict[str, Generator] = {
+    "add": add,
+    "rev": rev_eval,
+    "tr": tr,
+    "fadd": fadd,
+    "sub": sub,
+    "srt": srt_eval,
+    "rot": rot_eval,
+    "up": up_eval,
+    "ts": ts,
+}
 
 
 def sample(gens: tuple[Generator, ...], rng: random.Random, n: int) -> list[Example]:

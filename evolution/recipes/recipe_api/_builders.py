@@ -72,9 +72,10 @@ def src(model: str, layer: int | None = None, **params: Any) -> Source:
 
 
 class Group:
-    """How one output group is built: method over sources, optional base, params, residual scale."""
+    """How one output group is built: method over sources, optional base, params, residual scale
+    and (layers only) the scale of the hidden state entering the layer."""
 
-    __slots__ = ("method", "sources", "base", "params", "residual_scale")
+    __slots__ = ("method", "sources", "base", "params", "residual_scale", "input_scale")
 
     def __init__(
         self,
@@ -83,9 +84,10 @@ class Group:
         base: Source | None,
         params: dict[str, Any],
         residual_scale: float,
+        input_scale: float = 1.0,
     ) -> None:
         self.method, self.sources, self.base = method, sources, base
-        self.params, self.residual_scale = params, residual_scale
+        self.params, self.residual_scale, self.input_scale = params, residual_scale, input_scale
 
     def at(self, layer: int | None) -> Group:
         """The same group reading another layer index (None: embeddings, norm, head)."""
@@ -96,6 +98,7 @@ class Group:
             base,
             dict(self.params),
             self.residual_scale if layer is not None else 1.0,
+            self.input_scale if layer is not None else 1.0,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -105,6 +108,7 @@ class Group:
             "base": self.base.to_dict() if self.base is not None else None,
             "params": dict(self.params),
             "residual_scale": self.residual_scale,
+            "input_scale": self.input_scale,
         }
 
     def __repr__(self) -> str:
@@ -118,12 +122,14 @@ def group(
     layer: int | None = None,
     base: Any = DEFAULT,
     residual_scale: float = 1.0,
+    input_scale: float = 1.0,
     **params: Any,
 ) -> Group:
     """One group. `sources`: aliases or src(...); default: the experts (or every model when the
     method needs no base). `layer` fills the layer of alias sources. `base`: alias, src() or None;
     by default the run's base when the method needs one. Per-source params may be a dict
-    {alias: value}; group params a number, gradient(...) or rules(...)."""
+    {alias: value}; group params a number, gradient(...) or rules(...). `input_scale` (a layer
+    group's) multiplies the hidden state entering the layer, as DFS scales a change of model."""
     spec = method_spec(method)
     if sources is None:
         sources = _default_sources(spec)
@@ -189,7 +195,12 @@ def group(
     scale = _number(residual_scale, "residual_scale")
     if not 0.0 <= scale <= 4.0:
         raise RecipeAPIError(f"residual_scale={scale:g} is outside [0, 4]", "scale a stacked layer by 0..4")
-    return Group(spec["name"], out_sources, base, group_params, scale)
+    into = _number(input_scale, "input_scale")
+    if not 1 / 64 <= into <= 64.0:
+        raise RecipeAPIError(f"input_scale={into:g} is outside [1/64, 64]", "scale a layer's input by 0.5..2")
+    if into != 1.0 and layer is None and not any(s.layer is not None for s in out_sources):
+        raise RecipeAPIError("input_scale applies to layer groups only", "pass layer=i with input_scale")
+    return Group(spec["name"], out_sources, base, group_params, scale, into)
 
 
 def _default_sources(spec: dict[str, Any]) -> list[str]:

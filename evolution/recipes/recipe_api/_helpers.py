@@ -70,26 +70,31 @@ def stack(
     head: Group | None = None,
     **plan_args: Any,
 ) -> Plan:
-    """A data-flow layer stack (Sakana DFS): `path` lists (alias, layer) or (alias, layer, scale);
-    output layer k copies that source layer, its residual outputs scaled by `scale` (0..4).
-    Layers may repeat and models may differ in depth. Embeddings come from the first entry's
-    model and norm/head from the last entry's unless given."""
+    """A data-flow layer stack (Sakana DFS): `path` lists (alias, layer), (alias, layer, scale) or
+    (alias, layer, scale, input_scale); output layer k copies that source layer, its residual
+    outputs scaled by `scale` (0..4) and the hidden state entering it by `input_scale` (DFS's
+    scaling where the path changes model). Layers may repeat and models may differ in depth.
+    Embeddings come from the first entry's model and norm/head from the last entry's unless given."""
     method_spec(STACK_METHOD)
     if not isinstance(path, (list, tuple)) or not 1 <= len(path) <= 1024:
         raise RecipeAPIError(
-            "stack() needs a list of 1..1024 (alias, layer[, scale]) entries",
+            "stack() needs a list of 1..1024 (alias, layer[, scale[, input_scale]]) entries",
             "stack([(models.base, 0), (models.experts[0], 1, 0.9)])",
         )
     layers = []
     for k, entry in enumerate(path):
-        if not isinstance(entry, (list, tuple)) or len(entry) not in (2, 3):
+        if not isinstance(entry, (list, tuple)) or len(entry) not in (2, 3, 4):
             raise RecipeAPIError(
-                f"stack entry {k} must be (alias, layer) or (alias, layer, scale), got {entry!r}",
+                f"stack entry {k} must be (alias, layer), (alias, layer, scale) or "
+                f"(alias, layer, scale, input_scale), got {entry!r}",
                 "e.g. (models.experts[0], 3, 1.0)",
             )
         alias, layer = entry[0], entry[1]
-        scale = entry[2] if len(entry) == 3 else 1.0
-        layers.append(group(STACK_METHOD, [alias], layer=layer, base=None, residual_scale=scale))
+        scale = entry[2] if len(entry) >= 3 else 1.0
+        into = entry[3] if len(entry) == 4 else 1.0
+        layers.append(
+            group(STACK_METHOD, [alias], layer=layer, base=None, residual_scale=scale, input_scale=into)
+        )
     return plan(layers, embed=embed, norm=norm, head=head, **plan_args)
 
 
