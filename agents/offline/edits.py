@@ -240,15 +240,33 @@ def perturb_numbers(lits: dict[str, Lit], ctx: EditContext, rng: random.Random) 
     changes: dict[str, Any] = {}
     for key in chosen:
         lit = lits[key]
+        bounds = _range_of(lit, lits)
         if isinstance(lit.value, list):
-            changes[key] = [_nudge(float(x), lit, ctx, rng) for x in lit.value]
+            changes[key] = [_nudge(float(x), lit, ctx, rng, bounds) for x in lit.value]
         else:
-            changes[key] = _nudge(float(lit.value), lit, ctx, rng)
+            changes[key] = _nudge(float(lit.value), lit, ctx, rng, bounds)
     return changes, "perturb " + ", ".join(lits[k].name for k in chosen)
 
 
-def _nudge(x: float, lit: Lit, ctx: EditContext, rng: random.Random) -> float:
-    low, high = (lit.low, lit.high) if lit.low is not None else ctx.bounds.get(lit.name, (None, None))
+def _range_of(lit: Lit, lits: dict[str, Lit]) -> tuple[float, float] | None:
+    """The starters' convention: `WEIGHT_INIT` is the default of tunables ranged by `WEIGHT_RANGE`,
+    so a nudged default stays inside that range (else the recipe fails its own bounds check)."""
+    if not lit.name.endswith("_INIT"):
+        return None
+    rng_lit = lits.get(lit.name[: -len("_INIT")] + "_RANGE")
+    v = rng_lit.value if rng_lit is not None else None
+    if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v):
+        return float(min(v)), float(max(v))
+    return None
+
+
+def _nudge(
+    x: float, lit: Lit, ctx: EditContext, rng: random.Random, bounds: tuple[float, float] | None = None
+) -> float:
+    if bounds is not None:
+        low, high = bounds
+    else:
+        low, high = (lit.low, lit.high) if lit.low is not None else ctx.bounds.get(lit.name, (None, None))
     lo = low if low is not None else (0.0 if 0.0 <= x <= 1.0 else min(0.0, x) - 1.0)
     hi = high if high is not None else (1.0 if 0.0 <= x <= 1.0 else max(0.0, x) + 1.0)
     return round(min(hi, max(lo, x + rng.gauss(0.0, 0.15 * ctx.scale * (hi - lo)))), 4)
