@@ -25,7 +25,7 @@ def test_later_edits_see_earlier_ones_so_per_range_lists_stay_aligned() -> None:
 def test_a_nudged_default_stays_inside_its_declared_range() -> None:
     from agents.offline.edits import perturb_numbers
 
-    src = 'DENSITY_INIT = 0.12\nDENSITY_RANGE = (0.1, 1.0)\nSCALE = 0.5\n\n\ndef build():\n    return None\n'
+    src = "DENSITY_INIT = 0.12\nDENSITY_RANGE = (0.1, 1.0)\nSCALE = 0.5\n\n\ndef build():\n    return None\n"
     lits = find_literals(src)
     ctx = EditContext(compatible={}, experts=["a", "b"], num_layers=4, scale=3.0)
     seen = []
