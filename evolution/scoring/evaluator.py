@@ -37,9 +37,8 @@ class ResidentEvaluator:
         """The evaluator a run config asks for."""
         return cls(cfg.models, cfg.base, cfg.tasks, device=cfg.device, dtype=cfg.dtype, seed=cfg.seed)
 
-    def __call__(self, plan: MergePlan) -> Evaluation:
-        from evolution.scoring.scorer import score_model
-
+    def load(self) -> None:
+        """Put the sources on the device now (else the first plan does); idempotent."""
         if self._merger is None:
             from evolution.merge.materialize_memory import ResidentMerger
             from evolution.merge.modelio import open_model
@@ -48,6 +47,11 @@ class ResidentEvaluator:
             folders = {a: open_model(ref) for a, ref in self.models.items()}
             self._merger = ResidentMerger(folders, self.base, device=self.device, dtype=self.dtype)
             self._suite = load_suite(self.tasks)
+
+    def __call__(self, plan: MergePlan) -> Evaluation:
+        from evolution.scoring.scorer import score_model
+
+        self.load()
         t0 = time.perf_counter()
         model = self._merger.materialize(plan)
         t1 = time.perf_counter()
