@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -91,6 +92,7 @@ class LLMClient:
     completion_tokens: int = 0
     _warned: set[str] = field(default_factory=set)
     _records: list[CallRecord] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # proposal threads bill at once
 
     def attach(self, ledger: CostLedger) -> None:
         """Bill to the run's ledger from now on; the spend so far is its sum (resume included)."""
@@ -213,10 +215,11 @@ class LLMClient:
     def _bill(
         self, proposer: ProposerConfig, purpose: str, candidate: str | None, r: LLMReply, keep_text: bool
     ) -> None:
-        self.calls += 1
-        self.prompt_tokens += r.prompt_tokens
-        self.completion_tokens += r.completion_tokens
-        self.spent_dollars += r.dollars
+        with self._lock:
+            self.calls += 1
+            self.prompt_tokens += r.prompt_tokens
+            self.completion_tokens += r.completion_tokens
+            self.spent_dollars += r.dollars
         self._append(
             CallRecord(
                 model=proposer.model,
@@ -248,9 +251,10 @@ class LLMClient:
         )
 
     def _append(self, rec: CallRecord) -> None:
-        self._records.append(rec)
-        if self.ledger is not None:
-            self.ledger.append(rec)
+        with self._lock:
+            self._records.append(rec)
+            if self.ledger is not None:
+                self.ledger.append(rec)
 
 
 def _wait(e: BaseException, backoff: float) -> float:
