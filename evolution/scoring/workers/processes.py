@@ -5,15 +5,20 @@ the GIL), so two evaluator threads in one process share one core while two proce
 a process that runs out of memory or crashes takes only itself down and is replaced; and each
 has its own CUDA context on its own GPU. bench/throughput.py measures threads against processes.
 
-Each child is started with `spawn` (no fork of a process holding threads and a torch runtime),
-dies with the session (a watchdog on its parent pid, and the pipe's end when the session is gone),
-and speaks a tiny protocol over a pipe: report, load, job, stop.
+Each child is a fresh interpreter (`python -m evolution.scoring.workers.processes FD`: no fork of
+a process holding threads and a torch runtime, and unlike multiprocessing's spawn it never
+re-runs the caller's main script), talks over one end of a socket pair with a tiny protocol
+(init, report, load, job, stop) and ends with the session (a watchdog on its parent pid, and the
+pipe's end when the session is gone).
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
+import subprocess
+import sys
+from multiprocessing import Pipe
+from multiprocessing.connection import Connection
 from typing import Any
 
 from evolution.scoring.workers.jobs import EvalJob, EvalResult, EvaluatorFactory, WorkerDied, evaluate_job
@@ -40,15 +45,19 @@ def _die_with_parent() -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def serve(conn: Any, name: str, factory: EvaluatorFactory, device: str, threads: int) -> None:
-    """The child's main loop (module level, so `spawn` can start it)."""
+def serve(conn: Connection) -> None:
+    """The child's main loop: the session's sys.path first (its factory may live anywhere it
+    imports from), then the worker's factory and device, then jobs until `stop`."""
     _die_with_parent()
-    import torch
-
-    torch.set_num_threads(max(1, threads))
-    evaluator = None
     try:
+        (paths,) = conn.recv()
+        sys.path += [p for p in paths if p not in sys.path]
+        _, name, factory, device, threads = conn.recv()
+        import torch
+
+        torch.set_num_threads(max(1, threads))
         conn.send(("report", device_report(name, device), os.getpid()))
+        evaluator = None
         while True:
             msg = conn.recv()
             if msg[0] == "stop":
@@ -84,20 +93,17 @@ class ProcessHandle:
         self.pid: int | None = None
 
     def start(self) -> DeviceReport:
-        ctx = mp.get_context("spawn")
-        parent, child = ctx.Pipe()
-        self._proc = ctx.Process(
-            target=serve,
-            args=(child, self.name, self.factory, self.device, self.threads),
-            name=f"evomerge-eval-{self.name}",
-            daemon=True,
+        mine, theirs = Pipe()
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "evolution.scoring.workers.processes", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL,
         )
-        self._proc.start()
-        child.close()
-        self._conn = parent
-        msg = self._recv(START_TIMEOUT_S)
-        self.pid = int(msg[2])
-        return msg[1]
+        theirs.close()
+        self._conn, self.pid = mine, self._proc.pid
+        self._send((list(sys.path),))
+        self._send(("init", self.name, self.factory, self.device, self.threads))
+        return self._recv(START_TIMEOUT_S)[1]
 
     def load(self) -> None:
         self._send(("load",))
@@ -121,10 +127,11 @@ class ProcessHandle:
             self._conn.send(("stop",))
         except (OSError, ValueError):
             pass
-        self._proc.join(timeout=2)
-        if self._proc.is_alive():
+        try:
+            self._proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
             self._proc.kill()
-            self._proc.join(timeout=5)
+            self._proc.wait(timeout=5)
         self._conn.close()
         self._proc = None
 
@@ -138,7 +145,7 @@ class ProcessHandle:
         waited = 0.0
         while not self._conn.poll(POLL_S):
             waited += POLL_S
-            if not self._proc.is_alive():
+            if self._proc.poll() is not None:
                 raise WorkerDied(self._gone())
             if timeout is not None and waited >= timeout:
                 self._proc.kill()
@@ -149,7 +156,13 @@ class ProcessHandle:
             raise WorkerDied(self._gone()) from e
 
     def _gone(self) -> str:
-        self._proc.join(timeout=1)
-        code = self._proc.exitcode
+        try:
+            code = self._proc.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            code = None
         how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
         return f"worker {self.name} (pid {self.pid}) died ({how})"
+
+
+if __name__ == "__main__":  # the child: `python -m evolution.scoring.workers.processes FD`
+    serve(Connection(int(sys.argv[1])))
