@@ -15,6 +15,7 @@ from typing import Any
 
 from agents.context import SessionContext
 from agents.prompts import render
+from agents.references import weakest_task
 from agents.state import Current
 from evolution.runs.config import ProposerConfig
 
@@ -44,6 +45,13 @@ def scores_line(ctx: SessionContext, cid: str) -> str:
 def parent_text(ctx: SessionContext, cid: str, code: bool = True) -> str:
     c = ctx.population[cid]
     head = f"{c.id} (island {c.island}, {c.method_family or 'recipe'}; dev: {scores_line(ctx, cid)})"
+    weak = weakest_task(ctx, c)
+    if weak is not None and weak["expert_score"] > 0 and weak["score"] < weak["expert_score"]:
+        head += (
+            f"\nWeakest skill relative to its expert: {weak['task']} {weak['score']:.3f} "
+            f"(`{weak['expert']}` alone: {weak['expert_score']:.3f}); raising it without losing the "
+            "others is what this run needs."
+        )
     return head if not code else f"{head}\n\n```python\n{c.recipe.rstrip()}\n```"
 
 
@@ -64,7 +72,7 @@ def inspirations(ctx: SessionContext, cur: Current, k: int) -> list[str]:
         for c in ctx.scored()
         if c.id not in parents and c.plan_hash not in hashes and c.operator not in ("cmaes", "migrate")
     ]
-    pool.sort(key=lambda c: (-(c.dev_mean or 0.0), c.id))
+    pool.sort(key=lambda c: (-(c.fitness or 0.0), c.id))
     chosen, families = [], set()
     for c in pool:
         if c.method_family not in families:
@@ -221,6 +229,7 @@ def structured_input(ctx: SessionContext, cur: Current) -> dict[str, Any]:
                 "dev": c.dev.summary() if c.dev else None,
                 "tunables": c.tunables,
                 "tunable_specs": c.tunable_specs,
+                "weakest": weakest_task(ctx, c),
             }
         )
     return {

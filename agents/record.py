@@ -25,8 +25,9 @@ from evolution.runs.candidate import Candidate, Cost, SplitScores
 def apply_evaluation(cur: dict[str, Any], result: Any) -> dict[str, Any]:
     """The candidate after its evaluation (an EvalResult that is `ok` or `failed`)."""
     cur = dict(cur)
-    if result.kind == "ok":
-        cur.update(status="ok", dev=result.dev, test=result.test, evaluated=True)
+    if result.kind == "ok":  # no test: a cascade stopped it after the dev subset
+        status = "ok" if result.test is not None else "stopped"
+        cur.update(status=status, dev=result.dev, test=result.test, evaluated=True)
     else:  # a plan the executor cannot merge: the candidate failed, not the run
         cur.update(status="failed", error=result.error, evaluated=True)
     cur["timings"] = {**cur.get("timings", {}), **result.timings}
@@ -139,6 +140,7 @@ def make_record(ctx: SessionContext):  # noqa: ANN201
             "evaluations": evaluations,
             "failed": int(state.get("failed", 0)) + int(c.status == "failed"),
             "duplicates": int(state.get("duplicates", 0)) + int(c.status == "duplicate"),
+            "stopped": int(state.get("stopped", 0)) + int(c.status == "stopped"),
             "population": pop,
             "hashes": hashes,
             "elapsed_s": ctx.elapsed(state),
@@ -152,20 +154,21 @@ def make_record(ctx: SessionContext):  # noqa: ANN201
 
             update["strategy"] = strategy_tell(ctx, state, cur, c.dev if c.status == "ok" else None)
         best = state.get("best")
-        if c.dev_mean is not None and (best is None or c.dev_mean > best["dev"]):
+        if c.fitness is not None and (best is None or c.fitness > best.get("fitness", best["dev"])):
             best = {
                 "id": c.id,
                 "dev": c.dev_mean,
+                "fitness": c.fitness,
                 "test": c.test.mean if c.test else None,
                 "commit": c.commit,
             }
         update["best"] = best
         if c.proposer and len(ctx.cfg.proposers) > 1:
             parent_dev = max(
-                (ctx.population[p].dev_mean or 0.0 for p in c.parents if p in ctx.population), default=None
+                (ctx.population[p].fitness or 0.0 for p in c.parents if p in ctx.population), default=None
             )
             bandit = ProposerBandit.from_json([p.model for p in ctx.cfg.proposers], state.get("bandit"))
-            bandit.update(c.proposer, improvement_reward(c.dev_mean, parent_dev), c.cost.dollars)
+            bandit.update(c.proposer, improvement_reward(c.fitness, parent_dev), c.cost.dollars)
             update["bandit"] = bandit.to_json()
         write_status(ctx, {**state, **update}, c)
         if ctx.on_record is not None:
@@ -173,6 +176,20 @@ def make_record(ctx: SessionContext):  # noqa: ANN201
         return update
 
     return record
+
+
+def _front(ctx: SessionContext) -> list[dict[str, Any]]:
+    """The Pareto front over per-task dev scores (for `evomerge status`, export and plots)."""
+    from evolution.search.pareto import pareto_front
+
+    tasks = list(ctx.info.get("tasks", []))
+    if len(tasks) < 2:
+        return []
+    front = pareto_front(list(ctx.population.values()), tasks)
+    return [
+        {"id": c.id, "dev": c.dev.summary() if c.dev else {}, "test": c.test.summary() if c.test else {}}
+        for c in front
+    ]
 
 
 def write_status(ctx: SessionContext, state: dict[str, Any], last: Candidate | None = None) -> None:
@@ -197,6 +214,7 @@ def write_status(ctx: SessionContext, state: dict[str, Any], last: Candidate | N
             "evaluations": state.get("evaluations", 0),
             "failed": state.get("failed", 0),
             "duplicates": state.get("duplicates", 0),
+            "stopped": state.get("stopped", 0),
             "best": best_out,
             "cost": {
                 "dollars": round(float(state.get("dollars", 0.0)), 6),
@@ -204,6 +222,7 @@ def write_status(ctx: SessionContext, state: dict[str, Any], last: Candidate | N
                 "completion_tokens": state.get("completion_tokens", 0),
             },
             "proposers": ctx.llm.usage(),
+            "front": _front(ctx),
             "unpriced_models": ctx.llm.unpriced,
             "elapsed_s": round(float(state.get("elapsed_s", 0.0)), 2),
             "budget": {"evaluations": b.evaluations, "wall_time_s": b.wall_time_s, "dollars": b.dollars},

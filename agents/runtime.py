@@ -18,13 +18,14 @@ from typing import Any
 
 from agents.inflight import EVALUATE, THREAD_STAGES
 from evolution.merge.faults import WriteFault
-from evolution.scoring.workers.jobs import EvalJob, EvalResult, WorkerFault
+from evolution.scoring.workers.jobs import SOURCES_JOB, EvalJob, EvalResult, WorkerFault
 from evolution.scoring.workers.memory import ResidentNeed
 from evolution.scoring.workers.pool import WorkerPool
 
 log = logging.getLogger("evomerge.session")
 
 Stage = Callable[[dict[str, Any]], dict[str, Any]]  # {"current": cur} -> {"current": cur', ...}
+JobFor = Callable[[dict[str, Any], dict[str, Any]], EvalJob]  # (candidate, state) -> its evaluation job
 MACHINE_FAULTS: tuple[type[BaseException], ...] = (WriteFault, WorkerFault, MemoryError)
 
 
@@ -65,9 +66,10 @@ class Report:
 class SessionRuntime:
     """Threads for the thread stages, a worker pool for evaluations, one queue of reports."""
 
-    def __init__(self, pool: WorkerPool, stages: dict[str, Stage]) -> None:
+    def __init__(self, pool: WorkerPool, stages: dict[str, Stage], job_for: JobFor | None = None) -> None:
         self.pool = pool
         self.stages = {name: guarded(name, fn) for name, fn in stages.items()}
+        self.job_for = job_for
         self._reports: queue.Queue[Report] = queue.Queue()
         self._submitted: set[tuple[str, int]] = set()
         pool.on_result = self._on_result
@@ -76,8 +78,31 @@ class SessionRuntime:
         """Start the evaluation workers (checking each device against `need` first)."""
         self.pool.start(need)
 
-    def sync(self, inflight: dict[str, dict[str, Any]]) -> None:
-        """Start every in-flight candidate's next stage that is not running yet."""
+    def score_sources(self) -> dict[str, Any] | None:
+        """Score each source model alone on dev in an evaluation worker and wait for it (before any
+        candidate is in flight): alias -> scores (JSON), or None when the evaluator cannot."""
+        self.pool.submit(EvalJob.score_sources())
+        while True:
+            for report in self.wait():
+                if report.fault is not None:
+                    raise report.fault
+                r = report.result
+                if report.cid != SOURCES_JOB or r is None:
+                    continue
+                if r.kind == "died":  # the worker was replaced: ask again
+                    self.pool.submit(EvalJob.score_sources())
+                elif r.kind == "fault":
+                    raise (
+                        r.exc
+                        if r.exc is not None
+                        else WorkerFault(f"evaluation worker {r.worker}: {r.error}")
+                    )
+                else:
+                    return r.dev if r.kind == "ok" else None
+
+    def sync(self, inflight: dict[str, dict[str, Any]], state: dict[str, Any] | None = None) -> None:
+        """Start every in-flight candidate's next stage that is not running yet (`state`: what an
+        evaluation job is built from, such as the elite a cascade compares with)."""
         self._submitted = {k for k in self._submitted if k[0] in inflight}
         for cid, cur in inflight.items():
             key = (cid, int(cur.get("step", 0)))
@@ -86,7 +111,8 @@ class SessionRuntime:
                 continue
             self._submitted.add(key)
             if stage == EVALUATE:
-                self.pool.submit(EvalJob(key, cur["plan_json"]))
+                job = self.job_for(cur, state or {}) if self.job_for else EvalJob(key, cur["plan_json"])
+                self.pool.submit(job)
             else:
                 threading.Thread(
                     target=self._run, args=(stage, dict(cur), key), name=f"{stage}-{cid}", daemon=True

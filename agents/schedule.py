@@ -57,7 +57,7 @@ def make_schedule(ctx: SessionContext, runtime: SessionRuntime):  # noqa: ANN201
         update["inflight"] = inflight
         if not inflight and not update.get("stop_reason"):
             update["stop_reason"] = budget_stop(ctx, view)  # type: ignore[arg-type]
-        runtime.sync(inflight)
+        runtime.sync(inflight, {**view, **update})
         return update
 
     return schedule
@@ -161,7 +161,7 @@ def make_dispatch(ctx: SessionContext, runtime: SessionRuntime):  # noqa: ANN201
         for cid in pending:  # left by a resume
             settle_one(cid, inflight[cid])
         if not pending:
-            runtime.sync(inflight)
+            runtime.sync(inflight, {**state, **update})
             for report in runtime.wait():
                 if report.fault is not None:
                     raise report.fault
@@ -169,7 +169,7 @@ def make_dispatch(ctx: SessionContext, runtime: SessionRuntime):  # noqa: ANN201
                 if cur is None or int(cur.get("step", 0)) != report.step:
                     continue  # stale: the candidate moved on or was recorded
                 settle_one(report.cid, advance(ctx, cur, report))
-        runtime.sync(inflight)
+        runtime.sync(inflight, {**state, **update})
         return {**update, "inflight": inflight, "done_order": done}
 
     return dispatch

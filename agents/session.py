@@ -140,6 +140,7 @@ def start_runtime(ctx: SessionContext) -> tuple[Any, Any]:
     device is checked against the resident sources (from the safetensors headers) first."""
     from agents.executors import make_executor
     from agents.propose import make_check, make_propose
+    from agents.references import prime_sources
     from agents.reflect import make_reflect
     from agents.runtime import SessionRuntime
     from agents.schedule import make_lesson
@@ -152,14 +153,29 @@ def start_runtime(ctx: SessionContext) -> tuple[Any, Any]:
         "check": make_check(ctx),
         "lesson": make_lesson(ctx),
     }
-    runtime = SessionRuntime(executor.pool, stages)
+    runtime = SessionRuntime(executor.pool, stages, job_for=make_job_for(ctx))
     try:
         need = resident_need(ctx.cfg.models, ctx.cfg.base, ctx.cfg.dtype) if executor.check_memory else None
         runtime.start(need)
+        prime_sources(ctx, runtime.score_sources)  # RUN/references.json, or scored now by a worker
     except BaseException:
         executor.close()
         raise
     return runtime, executor
+
+
+def make_job_for(ctx: SessionContext) -> Any:
+    """(candidate, state) -> its evaluation job: the plan, a cascade when one applies (decided
+    against the elite recorded when the job is queued) and the source scores the floors need."""
+    from agents.references import cascade_for, sources_json
+    from evolution.scoring.workers.jobs import EvalJob
+
+    def job_for(cur: dict[str, Any], state: dict[str, Any]) -> EvalJob:
+        key = (cur["id"], int(cur.get("step", 0)))
+        cascade = cascade_for(ctx, state, cur)  # type: ignore[arg-type]
+        return EvalJob(key, cur["plan_json"], cascade=cascade, sources=sources_json(ctx))
+
+    return job_for
 
 
 def _drive(ctx: SessionContext, initial: dict[str, Any] | None, ask: Ask | None) -> SessionResult:
@@ -246,6 +262,7 @@ def initial_state(cfg: RunConfig) -> dict[str, Any]:
         "evaluations": 0,
         "failed": 0,
         "duplicates": 0,
+        "stopped": 0,
         "elapsed_s": 0.0,
         "dollars": 0.0,
         "prompt_tokens": 0,

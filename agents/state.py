@@ -77,6 +77,7 @@ class SessionState(TypedDict, total=False):
     evaluations: int  # scored (the budget's unit)
     failed: int
     duplicates: int
+    stopped: int  # cascade: candidates that stopped after the dev subset
     elapsed_s: float  # wall time over every session of this run
     dollars: float
     prompt_tokens: int
@@ -89,7 +90,7 @@ class SessionState(TypedDict, total=False):
     numeric: int  # evaluations spent on screening and polish points
     strategy: dict[str, Any]  # strategy state (JSON)
     bandit: dict[str, Any]
-    best: dict[str, Any] | None  # {id, dev, test, commit}
+    best: dict[str, Any] | None  # {id, dev, fitness, test, commit}
     current: Current | None  # unused since candidates run in flight (kept for old checkpoints)
     inflight: dict[str, Current]  # reserved, not recorded yet: id -> its progress
     done_order: list[str]  # in-flight ids ready to record, in order of completion

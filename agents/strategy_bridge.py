@@ -85,7 +85,7 @@ def strategy_tell(ctx: SessionContext, state: SessionState, cur: dict[str, Any],
     g = genome(ctx)
     opt = _load(ctx, (state.get("strategy") or {}).get("opt"), g)
     x = g.as_vector(cur.get("tunable_values") or {})
-    fitness = dev.mean if dev is not None else None
+    fitness = (dev.fitness if dev.fitness is not None else dev.mean) if dev is not None else None
     if ctx.cfg.strategy.kind == "m2n2":
         per_item = [v for _, t in sorted(dev.tasks.items()) for v in t.per_item] if dev is not None else None
         opt.tell(x, fitness, per_item)

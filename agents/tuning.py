@@ -109,11 +109,15 @@ def numeric_left(ctx: SessionContext, state: SessionState, spent_now: int = 0) -
 
 
 def is_new_structure(ctx: SessionContext, c: Candidate) -> bool:
-    """A proposal whose plan differs from its first parent's in more than numbers."""
+    """A promising proposal whose plan differs from its first parent's in more than numbers
+    (promising: at least half its parent's fitness untuned; a structure that scores nothing is
+    not worth a polish)."""
     from evolution.merge.plan import MergePlan
 
     parent = ctx.population.get(c.parents[0]) if c.parents else None
     if c.operator not in ("mutate", "crossover") or c.status != "ok" or not c.tunables or parent is None:
+        return False
+    if not (c.fitness or 0.0) > 0.0 or (c.fitness or 0.0) < 0.5 * (parent.fitness or 0.0):
         return False
     if not c.plan_json or not parent.plan_json:
         return False
@@ -133,8 +137,9 @@ def after_record(
     queue = list(state.get("polish_queue", []))
     if strat.kind != "evomerge" or strat.cmaes_inner <= 0:
         return {**out, "inner": state.get("inner"), "polish_queue": queue}
-    best = (state.get("best") or {}).get("dev")
-    elite = c.dev_mean is not None and bool(c.tunables) and (best is None or c.dev_mean > best)
+    held = state.get("best") or {}
+    best = held.get("fitness", held.get("dev"))
+    elite = c.fitness is not None and bool(c.tunables) and (best is None or c.fitness > best)
     if strat.structure_polish > 0 and not elite and is_new_structure(ctx, c):
         queue = _enqueue(ctx, queue, c.id)
     inner = _advance(ctx, state, c, cur, elite)
@@ -147,7 +152,7 @@ def after_record(
 
 def _enqueue(ctx: SessionContext, queue: list[str], cid: str) -> list[str]:
     queue = [q for q in queue if q in ctx.population] + [cid]
-    queue.sort(key=lambda q: (-(ctx.population[q].dev_mean or 0.0), q))
+    queue.sort(key=lambda q: (-(ctx.population[q].fitness or 0.0), q))
     return queue[:QUEUE_LENGTH]
 
 
@@ -163,7 +168,7 @@ def _advance(
     if c.operator == "cmaes" and inner:
         try:
             opt = TunableOptimizer.from_json(inner["optimizer"])
-            opt.tell(cur.get("tunable_values") or {}, c.dev_mean)
+            opt.tell(cur.get("tunable_values") or {}, c.fitness)
         except (ValueError, RuntimeError, ArithmeticError):  # a broken optimizer ends this phase
             opt = None
         left = min(int(inner["remaining"]) - 1, numeric_left(ctx, state))
@@ -184,9 +189,9 @@ def _advance(
         tuned = [
             p
             for p in ctx.population.values()
-            if p.operator == "seed" and p.tunables and p.dev_mean is not None
+            if p.operator == "seed" and p.tunables and p.fitness is not None
         ]
-        tuned.sort(key=lambda p: (-(p.dev_mean or 0.0), p.id))
+        tuned.sort(key=lambda p: (-(p.fitness or 0.0), p.id))
         return _screen_next(ctx, state, [p.id for p in tuned], 0, cur)
     if elite:
         return _polish(ctx, state, c, cur, ctx.cfg.strategy.cmaes_inner, "polish")
@@ -237,9 +242,9 @@ def _best_tuned(ctx: SessionContext) -> Candidate | None:
     tuned = [
         p
         for p in ctx.population.values()
-        if p.status == "ok" and p.tunables and p.dev_mean is not None and p.operator != "migrate"
+        if p.status == "ok" and p.tunables and p.fitness is not None and p.operator != "migrate"
     ]
-    return max(tuned, key=lambda p: (p.dev_mean or 0.0, -int(p.id[1:])), default=None)
+    return max(tuned, key=lambda p: (p.fitness or 0.0, -int(p.id[1:])), default=None)
 
 
 def _polish_again(ctx: SessionContext, state: SessionState, inner: dict[str, Any], cur: dict) -> dict | None:
@@ -247,7 +252,7 @@ def _polish_again(ctx: SessionContext, state: SessionState, inner: dict[str, Any
     covariance, as CMA-ES restarts do); one that found nothing better ends the inner loop."""
     start = ctx.population.get(inner.get("recipe_id", ""))
     best = _best_tuned(ctx)
-    if start is None or best is None or start.dev_mean is None or not (best.dev_mean or 0.0) > start.dev_mean:
+    if start is None or best is None or start.fitness is None or not (best.fitness or 0.0) > start.fitness:
         return None
     return _polish(ctx, state, best, cur, ctx.cfg.strategy.cmaes_inner, "polish")
 

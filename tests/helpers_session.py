@@ -6,6 +6,7 @@ recipes to two starters, so a session of a handful of evaluations runs in second
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -19,13 +20,27 @@ from evolution.runs.config import RunConfig, load_config
 ITEMS = 4
 
 
+def as_choice(line: str) -> str:
+    """An exact-match item as a two-way choice (the answer, or a near miss): the small zoo's
+    models score 0 on exact match, but their choices differ, which tests of score-driven
+    behaviour need."""
+    item = json.loads(line)
+    answer = str(item["answer"])
+    miss = answer[::-1] if len(answer) > 1 and answer[::-1] != answer else answer + answer[-1:]
+    order = [answer, miss] if len(line) % 2 else [miss, answer]
+    return json.dumps({"prompt": item["prompt"], "choices": order, "answer": order.index(answer)})
+
+
 def tiny_config(
     tmp: Path,
     name: str = "t",
     starters: tuple[str, ...] = ("ties", "task_arithmetic_per_layer"),
+    choice: bool = False,
+    items: int = ITEMS,
     **overrides: Any,
 ) -> RunConfig:
-    """A run config over the small zoo with a cut-down suite; `overrides` are top-level keys."""
+    """A run config over the small zoo with a cut-down suite; `overrides` are top-level keys.
+    `choice`: the tasks become two-way choices (scores that differ between merges)."""
     zoo = small_zoo_info()
     data_dir = tmp / "suite"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -33,9 +48,13 @@ def tiny_config(
     tasks = []
     for task in suite["tasks"][:2]:
         for split in ("dev", "test"):
-            lines = (zoo.out / task[split]).read_text().splitlines()[:ITEMS]
+            lines = (zoo.out / task[split]).read_text().splitlines()[:items]
+            if choice:
+                lines = [as_choice(line) for line in lines]
             (data_dir / f"{task['name']}_{split}.jsonl").write_text("\n".join(lines) + "\n")
             task[split] = f"{task['name']}_{split}.jsonl"
+        if choice:
+            task["metric"] = "choice"
         tasks.append(task)
     (data_dir / "suite.yaml").write_text(yaml.safe_dump({"tasks": tasks}))
     recipes = tmp / "recipes"

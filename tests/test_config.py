@@ -98,3 +98,32 @@ def test_defaults_use_the_offline_proposer() -> None:
     cfg = parse_config({"name": "x", "models": {"a": "/m/a"}, "tasks": "/s.yaml"})
     assert [p.model for p in cfg.proposers] == ["offline/mutator"]
     assert cfg.strategy.kind == "evomerge" and cfg.executor == "local" and cfg.budget.evaluations > 0
+
+
+def test_objective_parses_round_trips_and_names_bad_fields(tmp_path: Path) -> None:
+    from evolution.runs.config import check_paths
+
+    path = _write(tmp_path, FULL + "objective: {kind: constrained, target: math, floors: {code: 0.4}}\n")
+    (tmp_path / "d.jsonl").write_text('{"prompt": "a", "answer": "b"}\n')
+    tasks = [
+        {"name": n, "metric": "exact_match", "dev": "d.jsonl", "test": "d.jsonl"} for n in ("math", "code")
+    ]
+    (tmp_path / "suite.yaml").write_text(yaml.safe_dump({"tasks": tasks}))
+    cfg = load_config(path)
+    assert cfg.objective is not None and cfg.objective.floors == {"code": 0.4}
+    (tmp_path / "again.yaml").write_text(dump_config(cfg))
+    assert load_config(tmp_path / "again.yaml").objective == cfg.objective
+    assert load_config(_write(tmp_path / "plain", FULL)).objective is None
+    bad = _write(tmp_path / "bad", FULL + "objective: {kind: median}\n")
+    with pytest.raises(
+        ConfigError, match=r"run\.yaml: objective\.kind: Input should be 'mean', 'min' or 'constrained'"
+    ):
+        load_config(bad)
+    wrong = _write(tmp_path / "wrong", FULL + "objective: {weights: {maths: 2}}\n")
+    (tmp_path / "wrong" / "suite.yaml").write_text(yaml.safe_dump({"tasks": tasks}))
+    (tmp_path / "wrong" / "d.jsonl").write_text('{"prompt": "a", "answer": "b"}\n')
+    cfg = load_config(wrong)
+    with pytest.raises(
+        ConfigError, match=r"^objective\.weights\.maths: 'maths' is not a task of the suite \(math, code\)"
+    ):
+        check_paths(cfg.model_copy(update={"models": {"base": str(tmp_path)}}))

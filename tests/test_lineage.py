@@ -184,3 +184,33 @@ def test_steering_and_notes(family: tuple[Lineage, dict[str, str]]) -> None:
         ["git", "fsck", "--strict", "--no-dangling"], cwd=lin.path, capture_output=True, text=True
     )
     assert fsck.returncode == 0
+
+
+def test_objective_is_recorded_and_best_follows_fitness(tmp_path: Path) -> None:
+    import json
+
+    lin = Lineage.open_or_init(tmp_path / "lin", "r")
+
+    def with_fit(c: Candidate, fit: float) -> Candidate:
+        assert c.dev is not None
+        return c.model_copy(
+            update={"dev": c.dev.model_copy(update={"fitness": fit, "objective": "min(add, copy)"})}
+        )
+
+    a = lin.record(with_fit(cand("a0", 0.9), 0.2))  # best mean, worse fitness
+    b = lin.record(with_fit(cand("a1", 0.3, ["a0"]), 0.25))
+    assert git(lin.path, "rev-parse", "best").strip() == b and lin.best().id == "a1"  # type: ignore[union-attr]
+    scores = json.loads(git(lin.path, "show", f"{b}:scores.json"))
+    assert scores["dev"]["fitness"] == 0.25 and scores["dev"]["objective"] == "min(add, copy)"
+    assert scores["dev"]["tasks"]["add"]["score"] == 0.3 and "answers" not in scores["dev"]["tasks"]["add"]
+    msg = git(lin.path, "log", "-1", "--format=%B", b)
+    assert msg.startswith("a1 island 0 ties fitness 0.250 (+0.050)")
+    assert "Fitness: 0.250000" in msg and "Objective: min(add, copy)" in msg and "Score: 0.300000" in msg
+    assert "fitness (selection maximizes it): 0.2500 = min(add, copy)" in git(
+        lin.path, "show", f"{b}:candidate.md"
+    )
+    plain = git(lin.path, "log", "-1", "--format=%B", a)
+    assert "Fitness:" in plain  # a0 had an objective too
+    lin.record(cand("a2", 0.5, ["a1"]))  # no objective: its fitness is its mean and no Fitness trailer
+    last = git(lin.path, "log", "-1", "--format=%B", "refs/candidates/a2")
+    assert last.startswith("a2 island 0 ties dev 0.500") and "Fitness:" not in last

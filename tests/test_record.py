@@ -15,7 +15,7 @@ def test_seeds_are_screened_then_the_best_is_polished(tmp_path: Path) -> None:
         "inner",
         starters=("task_arithmetic", "layer_swap"),
         budget={"evaluations": 12},
-        strategy={"islands": 1, "cmaes_inner": 6, "crossover_rate": 0.0},
+        strategy={"islands": 1, "cmaes_inner": 6, "crossover_rate": 0.0, "polish_share": 1.0},
     )
     result = run_session(cfg, tmp_path / "runs")
     cands = {c.id: c for c in check_lineage(result.run_dir)}
@@ -38,9 +38,13 @@ def test_seeds_are_screened_then_the_best_is_polished(tmp_path: Path) -> None:
     best = max([ta, *screen], key=lambda c: (c.dev_mean or 0.0, -int(c.id[1:])))  # ties: the earliest
     assert polish and polish[0].parents == [best.id]
     assert len([c for c in polish if c.parents == [best.id]]) <= cfg.strategy.cmaes_inner
-    # a polish restarts only from a point better than where the previous one started
+    # a polish restarts only from a point better than where the previous one started, or tunes
+    # a proposal whose plan has a new structure
     for c in polish:
-        assert c.parents == [best.id] or (cands[c.parents[0]].dev_mean or 0.0) > (best.dev_mean or 0.0)
+        start = cands[c.parents[0]]
+        restart = (start.dev_mean or 0.0) > (best.dev_mean or 0.0)
+        structure = start.operator in ("mutate", "crossover") and (start.dev_mean or 0.0) > 0.0
+        assert c.parents == [best.id] or restart or structure
 
 
 def test_no_inner_loop_when_cmaes_inner_is_zero(tmp_path: Path) -> None:

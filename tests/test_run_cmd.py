@@ -47,6 +47,7 @@ def test_status_json_has_the_documented_shape(finished: tuple[Path, Path]) -> No
     )
     code, out = invoke("status", runs / "cli")
     assert code == 0 and "not running" in out and best["id"] in out and "offline/mutator:" in out
+    assert "Pareto front" in out
 
 
 def test_lineage_and_export(finished: tuple[Path, Path]) -> None:

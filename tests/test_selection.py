@@ -92,3 +92,20 @@ def test_select_mate_differs() -> None:
     mates = {select_mate(pop, pop[3], rng).id for _ in range(100)}  # type: ignore[union-attr]
     assert "c3" not in mates and "twin" not in mates and mates
     assert select_mate([pop[0]], pop[0], rng) is None
+
+
+def test_selection_follows_fitness_not_the_mean_when_an_objective_is_set() -> None:
+    """With an objective, `Candidate.fitness` (dev.fitness) ranks parents; the mean is ignored."""
+    high_mean = cand("m", 0.9).model_copy(
+        update={"dev": SplitScores(tasks={"t": TaskResult(score=0.9)}, fitness=0.1)}
+    )
+    high_fit = cand("f", 0.2).model_copy(
+        update={"dev": SplitScores(tasks={"t": TaskResult(score=0.2)}, fitness=0.8)}
+    )
+    assert (high_mean.fitness, high_fit.fitness) == (0.1, 0.8)
+    assert (high_mean.dev_mean, high_fit.dev_mean) == (0.9, 0.2)
+    w = parent_weights([high_mean, high_fit], [high_mean, high_fit], "best")
+    assert list(w) == [0.0, 1.0]
+    plain = cand("p", 0.4)
+    assert plain.fitness == plain.dev_mean == 0.4  # no objective: fitness is the dev mean
+    assert cand("x", None).fitness is None

@@ -91,6 +91,7 @@ def propose(block: dict[str, Any], style: str) -> str:
     parents = block.get("parents", [])
     if not parents:
         return f"{NOT_AN_LLM}: no parent recipe in the prompt, so there is nothing to edit."
+    aim = _aim_at_weakest(parents[0].get("weakest"), ctx, rng) if not hints and op != "repair" else []
     _, lo, hi = STYLES.get(style, STYLES["mutator"])
     if op == "crossover" and len(parents) >= 2:
         code, notes = crossover(parents[0]["recipe"], parents[1]["recipe"], ctx, rng)
@@ -121,6 +122,18 @@ def propose(block: dict[str, Any], style: str) -> str:
         if forced is not None:
             code = replace_literals(code, forced[0], lits)
             notes.append(forced[1] + " (steering: avoid)")
+    if aim:  # no steering: half the time, move weight toward the expert of the weakest skill
+        code, aimed, _ = follow_hints(
+            code,
+            parents[0]["recipe"],
+            aim,
+            ctx.experts,
+            ctx.num_layers,
+            rng,
+            parents[0].get("tunables"),
+            ctx.bounds,
+        )
+        notes += [f"{n} (aiming at the weakest skill, {parents[0]['weakest']['task']})" for n in aimed]
     if hints:  # after the operator's edits, from the parent's values: the hint wins where they clash
         code, hinted, missed = follow_hints(
             code,
@@ -142,6 +155,18 @@ def propose(block: dict[str, Any], style: str) -> str:
     if ignored:
         lines.append("Steering I could not follow: " + "; ".join(ignored))
     return "\n".join(lines) + f"\n\n```python\n{code.rstrip()}\n```\n"
+
+
+def _aim_at_weakest(weak: dict[str, Any] | None, ctx: EditContext, rng: random.Random) -> list[Hint]:
+    """A "more weight" hint for the expert of a skill the parent has less than half of, half the
+    time: proposals that aim at the weakest task, as the prompt asks of a real model."""
+    from evolution.steering.directives import WeightHint
+
+    if not weak or weak.get("expert") not in ctx.experts:
+        return []
+    if not weak["score"] < 0.5 * weak["expert_score"] or rng.random() >= 0.5:
+        return []
+    return hints_from([WeightHint(weak["expert"], "all", "more")], ctx.experts, ctx.num_layers)
 
 
 def reflect(block: dict[str, Any]) -> str:

@@ -21,8 +21,9 @@ class UserError(Exception):
 
 def _known_errors() -> tuple[type[BaseException], ...]:
     from evolution.merge.plan import PlanError
+    from evolution.scoring.errors import ScoringSetupError
 
-    return (UserError, PlanError, FileNotFoundError, ValueError)
+    return (UserError, PlanError, FileNotFoundError, ValueError, ScoringSetupError)
 
 
 def one_line_errors(fn: Callable[P, R]) -> Callable[P, R]:

@@ -149,6 +149,11 @@ def register(app: typer.Typer) -> None:
                 f"  {model}: {u['calls']} calls ({u['failed_calls']} failed), {u['prompt_tokens']} prompt + "
                 f"{u['completion_tokens']} completion tokens, ${u['dollars']:.4f}{price}"
             )
+        if s["front"]:
+            print(f"Pareto front over the dev tasks ({len(s['front'])}; export one with --candidate ID):")
+            for f in s["front"]:
+                scores = ", ".join(f"{k} {v:.3f}" for k, v in f["dev"].items())
+                print(f"  {f['id']}: {scores}")
         for m in s["steering"]:
             print(f"steering {m['id']}: {m['text']!r} -> {', '.join(m['applied_to']) or 'not yet applied'}")
 

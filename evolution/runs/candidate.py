@@ -1,7 +1,8 @@
 """A candidate: one recipe, its plan, its scores and its provenance.
 
 Shared by the session (agents), the lineage repository and memory, so all three agree on
-what was tried. Scores are split strictly: `dev` drives selection, `test` is report-only.
+what was tried. Scores are split strictly: `dev` drives selection (through `fitness`, the run
+objective over dev task scores), `test` is report-only.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from evolution.scoring.scores import SplitScores, TaskResult
 
 __all__ = ["Candidate", "Cost", "SplitScores", "Status", "TaskResult"]
 
-Status = Literal["ok", "failed", "duplicate"]
+Status = Literal["ok", "failed", "duplicate", "stopped"]  # stopped: cascade evaluation, dev subset only
 
 
 class Cost(BaseModel):
@@ -53,3 +54,11 @@ class Candidate(BaseModel):
     @property
     def dev_mean(self) -> float | None:
         return self.dev.mean if self.dev is not None and self.status == "ok" else None
+
+    @property
+    def fitness(self) -> float | None:
+        """What selection maximizes: the run objective's value on dev (`dev.fitness`), or the
+        dev mean when the run has no objective (so older runs select exactly as they did)."""
+        if self.dev is None or self.status != "ok":
+            return None
+        return self.dev.fitness if self.dev.fitness is not None else self.dev.mean

@@ -14,6 +14,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from evolution.scoring.objective import Objective
+
 StrategyKind = Literal["evomerge", "cmaes", "random", "m2n2"]
 
 
@@ -58,6 +60,16 @@ class BudgetConfig(_Strict):
     dollars: float | None = Field(default=None, ge=0)
 
 
+class CascadeConfig(_Strict):
+    """Score proposals on an informative subset of dev first; the rest only if they could still
+    reach the elite (`evolution/scoring/cascade.py`)."""
+
+    enabled: bool = False
+    share: float = Field(default=0.25, gt=0, lt=1)  # of each dev task's items, scored first
+    min_items: int = Field(default=16, ge=1)
+    tolerance: float = Field(default=0.1, ge=0)  # go on unless the subset fitness is this far below the elite's
+
+
 class StrategyConfig(_Strict):
     """Search settings. `evomerge` is LLM/offline-proposer code evolution; the others are comparisons."""
 
@@ -69,7 +81,7 @@ class StrategyConfig(_Strict):
     crossover_rate: float = Field(default=0.3, ge=0, le=1)
     repair_attempts: int = Field(default=2, ge=0)
     novelty_retries: int = Field(default=2, ge=0)
-    parent_sampling: Literal["weighted", "power_law"] = "weighted"
+    parent_sampling: Literal["weighted", "power_law", "pareto"] = "weighted"  # pareto: NSGA-II over tasks
     selection_sharpness: float = Field(default=10.0, gt=0)  # weighted sampling: lower explores more
     layer_blocks: int | None = Field(default=None, ge=1)  # genome depth blocks for cmaes/random/m2n2
     inspirations: int = Field(default=2, ge=0)  # strong archive recipes shown beside the parents
@@ -79,6 +91,7 @@ class StrategyConfig(_Strict):
     # at most this share of the evaluation budget goes to numeric points (screening and polishes);
     # the rest is left to proposals
     polish_share: float = Field(default=0.5, ge=0, le=1)
+    cascade: CascadeConfig = Field(default_factory=CascadeConfig)
 
 
 class MemoryConfig(_Strict):
@@ -126,6 +139,7 @@ class RunConfig(_Strict):
     ray: RayConfig = Field(default_factory=RayConfig)
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
     reflect_every: int = Field(default=5, ge=1)
+    objective: Objective | None = None  # fitness over task scores; None: the mean of dev scores
 
     @model_validator(mode="after")
     def _base_known(self) -> RunConfig:
@@ -203,6 +217,14 @@ def check_paths(cfg: RunConfig) -> None:
             raise ConfigError(f"models.{alias}: no such folder {ref}")
     if not Path(cfg.tasks).exists():
         raise ConfigError(f"tasks: no such suite file {cfg.tasks}")
+    if cfg.objective is not None:
+        from evolution.scoring.objective import check_tasks
+        from evolution.scoring.tasks import load_suite
+
+        try:
+            check_tasks(cfg.objective, load_suite(cfg.tasks).names)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
     for r in cfg.recipes:
         if not Path(r).exists():
             raise ConfigError(f"recipes: no such file or folder {r}")

@@ -12,8 +12,9 @@ is a score table. Layout:
 - `refs/candidates/<id>` for every candidate: nothing is ever unreachable, and it is the
   idempotency key (recording an id that has a ref returns the existing commit).
 - `refs/heads/island/<k>`: the newest candidate of island k.
-- `refs/heads/best` (HEAD points at it) and `refs/best/island-<k>`: the elite by dev mean only
-  (test never selects); they move when a candidate beats the current elite strictly.
+- `refs/heads/best` (HEAD points at it) and `refs/best/island-<k>`: the elite by fitness (the
+  run objective on dev; the dev mean without one; test never selects); they move when a
+  candidate beats the current elite strictly.
 - `refs/heads/steering`: one commit per steering message (`record_steering`), and git notes
   under `refs/notes/<ref>` (`add_note`).
 
@@ -47,13 +48,17 @@ def _id_key(cid: str) -> tuple[int, str]:
 
 
 def scores_json(c: Candidate) -> str:
-    """Dev and test per task (score, CI, per-item) and their means."""
+    """Dev and test per task (score, CI, per-item, answers) and their means; with a run
+    objective, also its value (`fitness`) and description (`objective`) beside them."""
 
     def split(s: SplitScores | None) -> dict | None:
         if s is None:
             return None
-        tasks = {name: t.model_dump() for name, t in s.tasks.items()}
-        return {"mean": s.mean, "tasks": tasks}
+        tasks = {name: t.model_dump(exclude={"answers"} if not t.answers else None) for name, t in s.tasks.items()}
+        out: dict = {"mean": s.mean}
+        if s.fitness is not None:
+            out.update(fitness=s.fitness, objective=s.objective)
+        return {**out, "tasks": tasks}
 
     return json.dumps({"status": c.status, "dev": split(c.dev), "test": split(c.test)}, indent=2) + "\n"
 
@@ -79,6 +84,8 @@ def candidate_md(c: Candidate, offline: bool) -> str:
     lines.append(f"- plan hash: {c.plan_hash or '—'}")
     if c.tunables:
         lines.append("- tunables: " + ", ".join(f"{k}={v:g}" for k, v in sorted(c.tunables.items())))
+    if c.dev is not None and c.dev.fitness is not None:
+        lines.append(f"- fitness (selection maximizes it): {c.dev.fitness:.4f} = {c.dev.objective}")
     lines.append(f"- dev: {_fmt_score(c.dev)}")
     lines.append(f"- test (report only): {_fmt_score(c.test)}")
     if c.steering:
@@ -102,18 +109,24 @@ def commit_message(c: Candidate, parent_best: float | None) -> str:
     """Summary line + trailers, e.g. 'c0042 island 1 ties dev 0.812 (+0.031)'."""
     family = c.method_family or c.operator or "recipe"
     head = f"{c.id} island {c.island} {family}"
-    dev = c.dev_mean
+    dev, fit = c.dev_mean, c.fitness
+    objective = c.dev.objective if c.dev is not None and c.dev.fitness is not None and fit is not None else None
     if c.status == "failed":
         err = (c.error or "failed").strip().splitlines()[0] if (c.error or "").strip() else "failed"
         head += f" FAILED: {err[:72]}"
     elif c.status == "duplicate":
         head += " DUPLICATE"
-    elif dev is not None:
-        head += f" dev {dev:.3f}"
+    elif c.status == "stopped":
+        partial = c.dev.fitness if c.dev is not None and c.dev.fitness is not None else (c.dev.mean if c.dev else 0.0)
+        head += f" STOPPED after its dev subset ({partial:.3f} there)"
+    elif fit is not None:
+        head += f" {'fitness' if objective else 'dev'} {fit:.3f}"
         if parent_best is not None:
-            head += f" ({dev - parent_best:+.3f})"
+            head += f" ({fit - parent_best:+.3f})"
     trailers = [("Candidate", c.id), ("Parents", ", ".join(c.parents) or "none")]
     trailers.append(("Score", f"{dev:.6f}" if dev is not None else c.status))
+    if objective and fit is not None:
+        trailers += [("Fitness", f"{fit:.6f}"), ("Objective", objective)]
     if c.test is not None and c.status == "ok":
         trailers.append(("Test-Score", f"{c.test.mean:.6f}"))
     trailers += [("Island", str(c.island)), ("Status", c.status)]
@@ -134,7 +147,7 @@ class Lineage:
         self.run_name = run_name
         self.path = Path(repo.git_dir)
         self._refs: dict[str, str] = {}  # candidate id -> commit sha
-        self._scores: dict[str, float | None] = {}  # candidate id -> dev mean
+        self._scores: dict[str, float | None] = {}  # candidate id -> fitness
         self._load_refs()
 
     # ----- opening -----
@@ -263,7 +276,7 @@ class Lineage:
             parent_shas.append(sha)
         if not parent_shas:
             parent_shas = [self.run_commit()]
-        parent_scores = [s for s in (self.dev_mean_of(p) for p in candidate.parents) if s is not None]
+        parent_scores = [s for s in (self.fitness_of(p) for p in candidate.parents) if s is not None]
         rec = candidate.model_copy(update={"commit": None})
         tree: dict[str, str] = dict(files or {})
         tree["recipe.py"] = rec.recipe if rec.recipe.endswith("\n") or not rec.recipe else rec.recipe + "\n"
@@ -279,7 +292,7 @@ class Lineage:
         )
         self._set_ref(f"refs/candidates/{cid}", sha)
         self._refs[cid] = sha
-        self._scores[cid] = rec.dev_mean
+        self._scores[cid] = rec.fitness
         self._update_island_refs(rec, sha)
         return sha
 
@@ -298,13 +311,13 @@ class Lineage:
         tip_id = self._id_at(tip) if tip else None
         if tip_id is None or _id_key(tip_id) <= _id_key(c.id):
             self._set_ref(branch, sha)
-        score = c.dev_mean
+        score = c.fitness
         if score is None:
             return
         for ref in ("refs/heads/best", f"refs/best/island-{c.island}"):
             cur = self._ref_sha(ref)
             cur_id = self._id_at(cur) if cur else None
-            cur_score = self.dev_mean_of(cur_id) if cur_id else None
+            cur_score = self.fitness_of(cur_id) if cur_id else None
             if cur_score is None or score > cur_score or cur_id == c.id:
                 self._set_ref(ref, sha)
 
@@ -314,10 +327,10 @@ class Lineage:
                 return cid
         return None
 
-    def dev_mean_of(self, cid: str) -> float | None:
-        """Dev mean of a recorded candidate (None when failed or unknown); cached."""
+    def fitness_of(self, cid: str) -> float | None:
+        """Fitness of a recorded candidate (None when failed or unknown); cached."""
         if cid not in self._scores:
-            self._scores[cid] = self.candidate(cid).dev_mean if cid in self._refs else None
+            self._scores[cid] = self.candidate(cid).fitness if cid in self._refs else None
         return self._scores[cid]
 
     def _read(self, sha: str, path: str) -> str | None:
@@ -346,11 +359,11 @@ class Lineage:
         parsed = [self._parse(sha) for sha in self._refs.values()]
         parsed.sort(key=lambda p: (p[0], _id_key(p[1].id)))
         for _, c in parsed:
-            self._scores[c.id] = c.dev_mean
+            self._scores[c.id] = c.fitness
         return [c for _, c in parsed]
 
     def best(self, island: int | None = None) -> Candidate | None:
-        """The elite by dev mean (overall or of one island), or None before any scored one."""
+        """The elite by fitness (overall or of one island), or None before any scored one."""
         ref = "refs/heads/best" if island is None else f"refs/best/island-{island}"
         sha = self._ref_sha(ref)
         cid = self._id_at(sha) if sha else None

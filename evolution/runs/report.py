@@ -29,6 +29,7 @@ def status_dict(folder: RunFolder) -> dict[str, Any]:
         "best": data.get("best"),
         "cost": data.get("cost", {"dollars": 0.0, "prompt_tokens": 0, "completion_tokens": 0}),
         "proposers": {},
+        "front": data.get("front", []),
         "elapsed_s": data.get("elapsed_s", 0.0),
         "budget": data.get("budget"),
         "stop_reason": data.get("stop_reason"),

@@ -1,7 +1,8 @@
 """Evaluating a plan in memory: merge it into a resident model and score dev and test.
 
 The sources stay on the device across candidates (`ResidentMerger`), so a candidate costs one
-in-place merge and the forward passes of its scoring.
+in-place merge and the forward passes of its scoring. With a run objective, both splits carry
+its value (`SplitScores.fitness`, what selection maximizes on dev) and its description.
 """
 
 from __future__ import annotations
@@ -11,7 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from evolution.merge.plan import MergePlan
-from evolution.scoring.scores import Evaluation
+from evolution.scoring.batching import BatchSize
+from evolution.scoring.cascade import Cascade
+from evolution.scoring.objective import Objective, check_tasks, needs_references, with_fitness
+from evolution.scoring.profile import Profile, stage
+from evolution.scoring.scores import Evaluation, SplitScores
 
 
 class ResidentEvaluator:
@@ -26,40 +31,129 @@ class ResidentEvaluator:
         device: str = "auto",
         dtype: str = "float32",
         seed: int = 0,
+        objective: Objective | None = None,
+        batch_size: BatchSize = "auto",
     ) -> None:
         self.models, self.base, self.tasks = dict(models), base, tasks
         self.device, self.dtype, self.seed = device, dtype, seed
+        self.objective, self.batch_size = objective, batch_size
         self._merger: Any = None
         self._suite: Any = None
+        self._sources: dict[str, SplitScores] | None = None
 
     @classmethod
     def for_run(cls, cfg: Any) -> ResidentEvaluator:
         """The evaluator a run config asks for."""
-        return cls(cfg.models, cfg.base, cfg.tasks, device=cfg.device, dtype=cfg.dtype, seed=cfg.seed)
+        return cls(
+            cfg.models,
+            cfg.base,
+            cfg.tasks,
+            device=cfg.device,
+            dtype=cfg.dtype,
+            seed=cfg.seed,
+            objective=cfg.objective,
+        )
 
     def load(self) -> None:
-        """Put the sources on the device now (else the first plan does); idempotent."""
-        if self._merger is None:
-            from evolution.merge.materialize_memory import ResidentMerger
-            from evolution.merge.modelio import open_model
-            from evolution.scoring.tasks import load_suite
+        """Open the suite and the sources (once): the objective must name the suite's tasks, and
+        lm-eval tasks and user scorers are built now, so a bad one stops the run before any merge."""
+        if self._merger is not None:
+            return
+        from evolution.merge.materialize_memory import ResidentMerger
+        from evolution.merge.modelio import open_model
+        from evolution.scoring.scorer import prepare_suite
+        from evolution.scoring.tasks import load_suite
 
-            folders = {a: open_model(ref) for a, ref in self.models.items()}
-            self._merger = ResidentMerger(folders, self.base, device=self.device, dtype=self.dtype)
-            self._suite = load_suite(self.tasks)
+        suite = load_suite(self.tasks)
+        if self.objective is not None:
+            check_tasks(self.objective, suite.names)
+        prepare_suite(suite)
+        folders = {a: open_model(ref) for a, ref in self.models.items()}
+        self._merger = ResidentMerger(folders, self.base, device=self.device, dtype=self.dtype)
+        self._suite = suite
 
-    def __call__(self, plan: MergePlan) -> Evaluation:
+    @property
+    def suite(self) -> Any:
+        """The run's task suite (loaded with the sources)."""
+        self.load()
+        return self._suite
+
+    def model_config(self) -> Any:
+        """The resident model's config (layer count, tied embeddings) for building plans."""
+        self.load()
+        return self._merger.model.config
+
+    def source_scores(self) -> dict[str, SplitScores]:
+        """Each source model alone on dev, scored once: the references of "keep every skill", the
+        items where the models disagree (cascade evaluation), each task's expert."""
+        if self._sources is None:
+            from evolution.scoring.baselines import uniform_plan
+
+            cfg = self.model_config()
+            n, tied = int(cfg.num_hidden_layers), bool(getattr(cfg, "tie_word_embeddings", False))
+            out = {}
+            for alias in self.models:
+                model = self._merger.materialize(uniform_plan("linear", [alias], None, n, tied))
+                out[alias] = self._score(model, "dev", self._suite, None)
+            self._sources = out
+        return self._sources
+
+    def adopt_source_scores(self, sources: dict[str, SplitScores]) -> None:
+        """Source scores kept from an earlier session of the run (nothing to score again)."""
+        self._sources = dict(sources)
+
+    def references(self) -> dict[str, float]:
+        """Per task, the best dev score of any single source model (its expert's)."""
+        sources = self.source_scores()
+        tasks = next(iter(sources.values())).tasks if sources else {}
+        return {t: max(s.tasks[t].score for s in sources.values()) for t in tasks}
+
+    def _score(self, model: Any, split: str, suite: Any, profile: Profile | None) -> SplitScores:
         from evolution.scoring.scorer import score_model
 
-        self.load()
-        t0 = time.perf_counter()
-        model = self._merger.materialize(plan)
-        t1 = time.perf_counter()
-        dev = score_model(model, self._merger.tokenizer, self._suite, "dev", seed=self.seed)
-        t2 = time.perf_counter()
-        test = score_model(model, self._merger.tokenizer, self._suite, "test", seed=self.seed)
-        return (
-            dev,
-            test,
-            {"merge_s": t1 - t0, "score_dev_s": t2 - t1, "score_test_s": time.perf_counter() - t2},
+        return score_model(
+            model,
+            self._merger.tokenizer,
+            suite,
+            split,
+            seed=self.seed,
+            batch_size=self.batch_size,
+            profile=profile,
         )
+
+    def _fitness(self, raw: SplitScores) -> SplitScores:
+        refs = self.references() if needs_references(self.objective) else None
+        return with_fitness(self.objective, raw, refs)
+
+    def __call__(
+        self, plan: MergePlan, profile: Profile | None = None, cascade: Cascade | None = None
+    ) -> Evaluation:
+        """Merge `plan` in memory and score dev and test; a `profile` gathers where time goes.
+
+        With a `cascade`, dev is scored on its subset first; when `cascade.go_on` says the
+        candidate cannot reach the elite, the result is the subset's scores and no test (None).
+        """
+        self.load()
+        if needs_references(self.objective):
+            self.references()  # scored before the candidate's merge overwrites the resident model
+        if profile is not None and profile.device is None:
+            profile.device = self._merger.device
+        t0 = time.perf_counter()
+        with stage(profile, "merge"):
+            model = self._merger.materialize(plan)
+        timings = {"merge_s": time.perf_counter() - t0}
+        t1 = time.perf_counter()
+        if cascade is not None:
+            first = self._fitness(self._score(model, "dev", cascade.restrict(self._suite, True), profile))
+            if not cascade.go_on(first):
+                timings["score_dev_s"] = time.perf_counter() - t1
+                return first, None, timings
+            rest = self._score(model, "dev", cascade.restrict(self._suite, False), profile)
+            dev = self._fitness(cascade.combine(self._suite, first, rest, self.seed))
+        else:
+            dev = self._fitness(self._score(model, "dev", self._suite, profile))
+        timings["score_dev_s"] = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        test = self._fitness(self._score(model, "test", self._suite, profile))
+        timings["score_test_s"] = time.perf_counter() - t2
+        return dev, test, timings

@@ -15,6 +15,10 @@ and test stay apart exactly as in `evolution.scoring.scorer`. Metrics map as fol
   figure `evolution.scoring.scorer` reports (lm-eval's own `perplexity` aggregates differently).
 The few-shot prefix is prepended to the prompt verbatim. One difference stays: lm-eval moves
 trailing spaces of a prompt onto the continuation before tokenizing.
+
+Suite tasks that already are lm-eval tasks (`lmeval:`) run as they do everywhere
+(`evolution.scoring.lmeval_tasks`); tasks with a chat template, an answer rule or a user scorer
+have no lm-eval translation here and are refused with their name.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from evolution.scoring.lmeval_model import quiet_lmeval, wrap_model
 from evolution.scoring.scorer import bootstrap_ci
 from evolution.scoring.scores import SplitScores, TaskResult
 from evolution.scoring.tasks import Suite, Task
@@ -94,37 +99,6 @@ def task_yaml(task: Task, split: str) -> str:
     return yaml.safe_dump(task_config(task, split), sort_keys=False, allow_unicode=True)
 
 
-def wrap_model(model, tokenizer, *, batch_size: int = 64):
-    """HFLM around the in-memory model and tokenizer (lm-eval keeps references, copies nothing).
-
-    lm-eval's one-token logits cache is turned off: it returns wrong log-likelihoods (below).
-    """
-    from lm_eval.models.huggingface import HFLM
-
-    # logits_cache=False: lm-eval 0.4.13 groups a one-token continuation with a longer one
-    # sharing its prefix (context "q=h" + "o" with "q=" + "hi") and then reads the short one's
-    # log-prob at the group's first position, not its own (tests/test_lmeval_backend.py).
-    return HFLM(
-        pretrained=model,
-        tokenizer=tokenizer,
-        batch_size=batch_size,
-        max_batch_size=batch_size,
-        logits_cache=False,
-    )
-
-
-def _quiet() -> None:
-    """lm-eval and datasets log each request batch and split; keep the CLI's output clean."""
-    import logging
-
-    for name in ("lm_eval", "lm-eval"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    from datasets.utils.logging import disable_progress_bar, set_verbosity_error
-
-    disable_progress_bar()
-    set_verbosity_error()
-
-
 def load_tasks(specs: Sequence[Any], manager) -> Any:
     """Task names or config dicts → what `evaluate` takes (`TaskManager.load`, new since 0.4.10)."""
     if hasattr(manager, "load"):
@@ -150,12 +124,13 @@ def run_lmeval(
     Needs no network: `json` is a builder packaged with `datasets`, the model and tokenizer are
     objects, and the task manager indexes no task folders (`include_defaults=False`).
     """
-    _quiet()
+    quiet_lmeval()
     from lm_eval.evaluator import evaluate
     from lm_eval.tasks import TaskManager
 
     wanted = suite.tasks if tasks is None else [suite.task(n) for n in tasks]
     for task in wanted:
+        check_translatable(task)
         task.items(split)  # our own validation first: errors name file:line
     lm = lm or wrap_model(model, tokenizer, batch_size=batch_size)
     configs = [task_config(t, split, cache_dir=cache_dir) for t in wanted]
@@ -168,6 +143,16 @@ def run_lmeval(
         t.name: sorted(out["samples"][TASK_PREFIX + t.name], key=lambda s: s["doc_id"]) for t in wanted
     }
     return samples, lm
+
+
+def check_translatable(task: Task) -> None:
+    """Only plain metric tasks become generated lm-eval configs; say which task is not."""
+    if task.metric not in ("exact_match", "choice", "perplexity"):
+        raise ValueError(f"task {task.name!r}: a {task.metric} task has no lm-eval translation")
+    if task.chat or task.extract is not None:
+        raise ValueError(
+            f"task {task.name!r}: chat templates and answer rules are scored by the native backend only"
+        )
 
 
 def _per_item(task: Task, samples: list[dict[str, Any]], lm) -> list[float]:
@@ -200,14 +185,26 @@ def score_model_lmeval(
 
     Per-item results and the bootstrap interval are kept as the native scorer keeps them.
     """
-    samples, lm = run_lmeval(
-        model, tokenizer, suite, split, tasks=tasks, batch_size=batch_size, cache_dir=cache_dir
+    from evolution.scoring.lmeval_tasks import score_lmeval_task
+
+    wanted = suite.tasks if tasks is None else [suite.task(n) for n in tasks]
+    plain = [t.name for t in wanted if t.lmeval is None]
+    samples, lm = (
+        run_lmeval(model, tokenizer, suite, split, tasks=plain, batch_size=batch_size, cache_dir=cache_dir)
+        if plain
+        else ({}, None)
     )
     results: dict[str, TaskResult] = {}
-    for i, task in enumerate(suite.tasks if tasks is None else [suite.task(n) for n in tasks]):
-        per_item = _per_item(task, samples[task.name], lm)
+    for i, task in enumerate(wanted):
+        answers: list[str | None] = []
+        if task.lmeval is not None:
+            per_item, answers = score_lmeval_task(
+                model, tokenizer, task, split, seed=seed, batch_size=batch_size
+            )
+        else:
+            per_item = _per_item(task, samples[task.name], lm)
         lo, hi = bootstrap_ci(per_item, bootstrap, seed + i)
         results[task.name] = TaskResult(
-            score=sum(per_item) / len(per_item), ci_low=lo, ci_high=hi, per_item=per_item
+            score=sum(per_item) / len(per_item), ci_low=lo, ci_high=hi, per_item=per_item, answers=answers
         )
     return SplitScores(tasks=results)

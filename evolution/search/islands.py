@@ -48,7 +48,7 @@ class Islands:
         )
 
     def migrate(self, pop: Sequence[Candidate]) -> list[Migration]:
-        """Each island's top `migrants` by dev mean go to the next island in the ring,
+        """Each island's top `migrants` by fitness go to the next island in the ring,
         unless the target already holds the same plan (by plan hash or id of the source)."""
         moves: list[Migration] = []
         if self.num < 2:
@@ -57,7 +57,7 @@ class Islands:
             target = (k + 1) % self.num
             have = {c.plan_hash for c in self.members(pop, target) if c.plan_hash}
             sent = 0
-            for c in sorted(eligible(pop, k), key=lambda c: -(c.dev_mean or 0.0)):
+            for c in sorted(eligible(pop, k), key=lambda c: -(c.fitness or 0.0)):
                 if sent >= self.migrants:
                     break
                 if c.plan_hash is not None and c.plan_hash in have:

@@ -3,8 +3,11 @@
 Why weighted: pure elitism collapses diversity, uniform sampling wastes evaluations.
 ShinkaEvolve's weighted sampling balances both: a sigmoid of the fitness rank (exploit)
 times a novelty bonus 1/(1 + children) that penalises parents already expanded (explore).
-Power-law sampling (OpenEvolve/Shinka) takes p ∝ rank^-alpha with rank 1 the best.
-Only `dev` scores are used; `test` never enters selection.
+Power-law sampling (OpenEvolve/Shinka) takes p ∝ rank^-alpha with rank 1 the best. Pareto
+sampling (NSGA-II tournaments over per-task dev scores, `evolution.search.pareto`) keeps every
+non-dominated trade-off between skills alive instead of one scalar's winners.
+Only `dev` scores are used, through `Candidate.fitness` (the run objective, or the dev mean
+without one); `test` never enters selection.
 """
 
 from __future__ import annotations
@@ -16,13 +19,14 @@ from typing import Literal
 import numpy as np
 
 from evolution.runs.candidate import Candidate
+from evolution.search.pareto import tournament
 
-Method = Literal["weighted", "power_law", "uniform", "best"]
+Method = Literal["weighted", "power_law", "uniform", "best", "pareto"]
 
 
 def eligible(pop: Sequence[Candidate], island: int | None = None) -> list[Candidate]:
     """Candidates that can be parents: status ok with a dev score (of one island if given)."""
-    return [c for c in pop if c.dev_mean is not None and (island is None or c.island == island)]
+    return [c for c in pop if c.fitness is not None and (island is None or c.island == island)]
 
 
 def children_counts(pop: Sequence[Candidate]) -> Counter[str]:
@@ -62,7 +66,7 @@ def parent_weights(
     n = len(candidates)
     if n == 0:
         return np.zeros(0)
-    scores = np.array([c.dev_mean for c in candidates], dtype=float)
+    scores = np.array([c.fitness for c in candidates], dtype=float)
     ranks = _ranks(scores)
     if method == "weighted":
         q = 1.0 - (ranks - 1) / max(n - 1, 1)
@@ -97,6 +101,8 @@ def select_parents(
     pool = eligible(pop, island) or eligible(pop)
     if not pool:
         return []
+    if method == "pareto":
+        return tournament(pool, task_names(pool), rng, n)
     w = parent_weights(pop, pool, method, **kw)
     replace = n > len(pool)
     nonzero = int(np.count_nonzero(w))
@@ -118,5 +124,12 @@ def select_mate(
     pool = [c for c in eligible(pop) if c.id != first.id and (same is None or c.plan_hash != same)]
     if not pool:
         return None
+    if method == "pareto":
+        return tournament(pool, task_names(pool), rng)[0]
     w = parent_weights(pop, pool, method, **kw)
     return pool[int(rng.choice(len(pool), p=w))]
+
+
+def task_names(pool: Sequence[Candidate]) -> list[str]:
+    """The dev tasks the candidates were scored on (their objectives for Pareto sampling)."""
+    return sorted({t for c in pool if c.dev is not None for t in c.dev.tasks})

@@ -29,16 +29,7 @@ _FUNCTIONS = (
     "methods",
 )
 
-_INTRO = """\
-# Writing a merge recipe
-
-A recipe is a short Python module. Its **docstring is its rationale** (why this merge should
-work). It defines **`build()`**, which returns a plan made with the functions below. It may
-import only `recipe_api`, `math`, `itertools` and `functools`; it runs in a sandbox without
-files, network, processes, classes, dunder or private names, `eval`/`exec`/`getattr`.
-Refer to models by role: `models.base`, `models.experts`, never by literal alias. Put choices
-in UPPER_CASE module constants and numbers an optimizer may tune in `tunable(...)`.
-
+EXAMPLE = """\
 ```python
 \"\"\"TIES of all experts; density is tuned.\"\"\"
 from recipe_api import models, tunable, uniform
@@ -50,6 +41,19 @@ DENSITY = tunable("density", 0.5, 0.1, 1.0)
 def build():
     return uniform(METHOD, models.experts, density=DENSITY)
 ```
+"""
+
+_INTRO = """\
+# Writing a merge recipe
+
+A recipe is a short Python module. Its **docstring is its rationale** (why this merge should
+work). It defines **`build()`**, which returns a plan made with the functions below. It may
+import only `recipe_api`, `math`, `itertools` and `functools`; it runs in a sandbox without
+files, network, processes, classes, dunder or private names, `eval`/`exec`/`getattr`.
+Refer to models by role: `models.base`, `models.experts`, never by literal alias. Put choices
+in UPPER_CASE module constants and numbers an optimizer may tune in `tunable(...)`.
+
+{EXAMPLE}
 
 Parameter values: a number; `gradient(a, b, ...)` (interpolated over depth); or
 `rules(self_attn=..., mlp=..., default=...)` (by tensor-name substring; values may be
@@ -114,13 +118,17 @@ def api_reference_markdown() -> str:
     return "\n".join(lines)
 
 
+def _intro(text: str) -> str:
+    return text.replace("{EXAMPLE}", EXAMPLE.rstrip("\n"))
+
+
 def recipe_reference_markdown() -> str:
     """Everything an author (or an LLM) needs: recipe shape, API, model facts, methods."""
     from evolution.merge.registry import method_reference_markdown
 
     return "\n".join(
         [
-            _INTRO,
+            _intro(_INTRO),
             api_reference_markdown(),
             _MODELS,
             _ERRORS,
@@ -140,17 +148,7 @@ the functions below. Imports: only `recipe_api`, `math`, `itertools`, `functools
 network, classes, dunder/private names, `eval`/`exec`/`getattr`. Name models by role
 (`models.base`, `models.experts`, `models.pick("expert1")`), never by literal alias.
 
-```python
-\"\"\"TIES of all experts; density is tuned.\"\"\"
-from recipe_api import models, tunable, uniform
-
-METHOD = "ties"
-DENSITY = tunable("density", 0.5, 0.1, 1.0)
-
-
-def build():
-    return uniform(METHOD, models.experts, density=DENSITY)
-```
+{EXAMPLE}
 
 Values: a number, `gradient(a, b, ...)` over depth, or `rules(self_attn=..., mlp=..., default=...)`.
 Per-source parameters (`*` below) take one number or a dict `{alias: value}`.
@@ -175,7 +173,7 @@ def compact_reference_markdown() -> str:
     and per method (from the registry), no papers. Stable, so provider prompt caching applies."""
     from evolution.merge.registry import all_methods
 
-    lines = [_COMPACT_INTRO, "Functions:"]
+    lines = [_intro(_COMPACT_INTRO), "Functions:"]
     for name in _FUNCTIONS:
         doc = inspect.getdoc(getattr(recipe_api, name)) or ""
         lines.append(f"- `{_signature(name, typed=False)}`: {_first_sentence(doc)}")

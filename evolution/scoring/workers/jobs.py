@@ -24,10 +24,21 @@ class WorkerFault(RuntimeError):
     """A fault of the machine in a worker (a device lost, a driver error): the run stops, resumable."""
 
 
+SOURCES_JOB = "sources"  # the job that scores each source model alone on dev (the run's references)
+
+
 @dataclass(frozen=True)
 class EvalJob:
     key: tuple[str, int]  # (candidate id, its step): a result for an older step is stale
     plan_json: str
+    cascade: Any = None  # an evolution.scoring.cascade.Cascade: the dev subset first, maybe no more
+    sources: dict[str, Any] | None = None  # the run's source scores (JSON), for the objective's floors
+    kind: Literal["plan", "sources"] = "plan"
+
+    @classmethod
+    def score_sources(cls) -> EvalJob:
+        """Score every source model alone on dev (`dev` of the result: alias -> scores JSON)."""
+        return cls((SOURCES_JOB, 0), "", kind="sources")
 
 
 @dataclass(frozen=True)
@@ -50,9 +61,16 @@ def evaluate_job(evaluator: Evaluator, job: EvalJob, worker: str) -> EvalResult:
     from evolution.merge.plan import MergePlan
 
     t0 = time.perf_counter()
+    if job.kind == "sources":
+        return _score_sources(evaluator, job, worker)
+    if job.sources is not None:
+        _adopt_sources(evaluator, job.sources)
     try:
         plan = MergePlan.from_json(job.plan_json, origin=job.key[0])
-        dev, test, timings = evaluator(plan)
+        if job.cascade is not None:
+            dev, test, timings = evaluator(plan, cascade=job.cascade)  # type: ignore[call-arg]
+        else:
+            dev, test, timings = evaluator(plan)
     except EVAL_FAILURES as e:
         err = f"evaluate: {type(e).__name__}: {e}"[:500]
         return EvalResult(job.key, "failed", error=err, worker=worker, timings=_took(t0))
@@ -60,10 +78,33 @@ def evaluate_job(evaluator: Evaluator, job: EvalJob, worker: str) -> EvalResult:
         job.key,
         "ok",
         dev=dev.model_dump(mode="json"),
-        test=test.model_dump(mode="json"),
+        test=test.model_dump(mode="json") if test is not None else None,  # None: stopped by a cascade
         timings={**timings, **_took(t0)},
         worker=worker,
     )
+
+
+def _score_sources(evaluator: Evaluator, job: EvalJob, worker: str) -> EvalResult:
+    """Each source alone on dev; `failed` when this evaluator cannot score sources (a test's)."""
+    scorer = getattr(evaluator, "source_scores", None)
+    if scorer is None:
+        return EvalResult(job.key, "failed", error="this evaluator does not score sources", worker=worker)
+    try:
+        sources = scorer()
+    except EVAL_FAILURES as e:
+        return EvalResult(job.key, "failed", error=f"sources: {type(e).__name__}: {e}"[:500], worker=worker)
+    return EvalResult(
+        job.key, "ok", dev={a: s.model_dump(mode="json") for a, s in sources.items()}, worker=worker
+    )
+
+
+def _adopt_sources(evaluator: Evaluator, sources: dict[str, Any]) -> None:
+    """The session's source scores, so a worker never scores the sources again for the floors."""
+    from evolution.scoring.scores import SplitScores
+
+    adopt = getattr(evaluator, "adopt_source_scores", None)
+    if adopt is not None and getattr(evaluator, "_sources", None) is None:
+        adopt({a: SplitScores.model_validate(s) for a, s in sources.items()})
 
 
 def _took(t0: float) -> dict[str, float]:
@@ -81,14 +122,21 @@ class EvaluatorSpec:
     tasks: str
     dtype: str = "float32"
     seed: int = 0
+    objective: Any = None  # the run's Objective (pydantic, picklable)
 
     @classmethod
     def for_run(cls, cfg: Any) -> EvaluatorSpec:
-        return cls(dict(cfg.models), cfg.base, str(cfg.tasks), cfg.dtype, cfg.seed)
+        return cls(dict(cfg.models), cfg.base, str(cfg.tasks), cfg.dtype, cfg.seed, cfg.objective)
 
     def __call__(self, device: str) -> Evaluator:
         from evolution.scoring.evaluator import ResidentEvaluator
 
         return ResidentEvaluator(
-            self.models, self.base, self.tasks, device=device, dtype=self.dtype, seed=self.seed
+            self.models,
+            self.base,
+            self.tasks,
+            device=device,
+            dtype=self.dtype,
+            seed=self.seed,
+            objective=self.objective,
         )
