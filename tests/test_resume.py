@@ -157,7 +157,7 @@ def test_kill_9_three_times_with_proposals_and_evaluations_in_flight(tmp_path: P
             tmp_path,
             "k3",
             starters=("sakana_ps", "ties"),
-            budget={"evaluations": 20},
+            budget={"evaluations": 12},
             proposers=[proposer, {"model": "offline/mutator"}],
             memory={"enabled": True},
             strategy={"islands": 2, "migrate_every": 3, "cmaes_inner": 3, "structure_polish": 2},
@@ -171,13 +171,13 @@ def test_kill_9_three_times_with_proposals_and_evaluations_in_flight(tmp_path: P
         for args in (first, again, again):
             recorded += _kill_when_both_in_flight(args)
         result = resume_session(run_dir, llm=LLMClient(sleep=lambda s: None))
-    assert result.stop_reason == "evaluation budget reached (20)" and not result.state["inflight"]
+    assert result.stop_reason == "evaluation budget reached (12)" and not result.state["inflight"]
     cands = check_lineage(run_dir)  # ids contiguous, each committed once, git fsck clean
     by_id = {c.id: c for c in cands}
     assert set(recorded) <= set(by_id)  # nothing recorded before a kill was lost
     assert len(cands) == result.state["candidates"]
     scored = [c for c in cands if c.dev is not None and c.status != "duplicate" and c.operator != "migrate"]
-    assert len(scored) == result.state["evaluations"] == 20  # the budget, exactly
+    assert len(scored) == result.state["evaluations"] == 12  # the budget, exactly
     for m in result.state["population"]:  # the checkpoint and the lineage agree on every id
         assert by_id[m["id"]].plan_hash == m["hash"] and by_id[m["id"]].parents == m["parents"]
     assert len(MemoryStore.open_for_run(run_dir).candidates()) == len(cands)
