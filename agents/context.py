@@ -1,5 +1,8 @@
 """What the graph's nodes use but the checkpoint must not hold: models, clients, the lineage.
 
+Proposal threads read it while the single writer records: `population` is replaced, never
+changed in place, so a thread iterating it sees one consistent snapshot.
+
 Rebuilt in every process that runs or resumes a session; the graph state (agents/state.py) is
 the only thing carried across a crash. Memory and steering plug in through `hooks`
 (agents/hooks.py).
@@ -7,8 +10,9 @@ the only thing carried across a crash. Memory and steering plug in through `hook
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +36,7 @@ class SessionContext:
     folder: RunFolder
     lineage: Lineage
     llm: LLMClient
-    evaluate: Callable[[MergePlan], Evaluation]
+    evaluate: Callable[[MergePlan], Evaluation] | None  # a test's evaluator run in this process
     facts: Any  # what the sandbox gives recipes (evolution.recipes.facts)
     info: dict[str, Any]  # aliases, base, methods, num_layers, tasks: for the machine block
     hooks: SessionHooks = field(default_factory=lambda: _plain_hooks())
@@ -42,6 +46,16 @@ class SessionContext:
     on_record: Callable[[Candidate, dict[str, Any]], None] | None = None
     t0: float = field(default_factory=time.monotonic)
     elapsed_base: float | None = None  # wall time of earlier sessions, read from the checkpoint
+    # builds an evaluation worker's own evaluator on its device (picklable for processes and Ray);
+    # None: the run's resident evaluator (evolution/scoring/workers/jobs.py EvaluatorSpec)
+    evaluator_factory: Callable[[str], Any] | None = None
+    _locks: dict[Hashable, threading.Lock] = field(default_factory=dict)
+    _locks_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def lock_for(self, key: Hashable) -> threading.Lock:
+        """One lock per key, for work that proposal threads must not do twice (a reflection)."""
+        with self._locks_lock:
+            return self._locks.setdefault(key, threading.Lock())
 
     def elapsed(self, state: SessionState) -> float:
         if self.elapsed_base is None:

@@ -69,6 +69,11 @@ class SessionHooks:
         """(an LLM's lesson on the candidate, the reply that cost it or None); none without memory."""
         return "", None
 
+    def lesson_request(self, ctx: SessionContext, c: Candidate) -> tuple[str, dict[str, Any] | None]:
+        """(a lesson already had, None) or ("", the call to make: {model, messages}); the writer asks
+        this, a proposal thread makes the call. None to make without memory."""
+        return "", None
+
     def after_record(self, ctx: SessionContext, candidate: Candidate, lesson: str = "") -> None:
         """Called once the candidate is committed (also on a resumed, repeated record)."""
         if candidate.steering:
@@ -125,8 +130,11 @@ class MemoryHooks(SessionHooks):
         self.run_memory(ctx, state)
 
     def steering_seen(self, ctx: SessionContext, messages: list) -> None:
+        from evolution.merge.faults import writing
+
         # no consistency check here: memory() runs it with the checkpoint's state
-        self.run_memory(ctx, check=False).record_steering(messages)
+        with writing("steering messages into memory", ctx.folder.memory_dir):
+            self.run_memory(ctx, check=False).record_steering(messages)
 
     def memory(self, ctx: SessionContext, state: SessionState, current: Current) -> str:
         parents = [ctx.population[p] for p in current.get("parents", []) if p in ctx.population]
@@ -163,12 +171,15 @@ class MemoryHooks(SessionHooks):
     def after_record(self, ctx: SessionContext, candidate: Candidate, lesson: str = "") -> None:
         """Mark steering applied, keep the LLM's lesson as a git note, then store the candidate,
         its lesson and (every N) a meta-summary."""
+        from evolution.merge.faults import writing
         from memory.rebuild import LESSON_NOTES
 
         super().after_record(ctx, candidate, lesson)
         if lesson and candidate.commit and not ctx.lineage.notes(candidate.commit, ref=LESSON_NOTES).strip():
-            ctx.lineage.add_note(candidate.commit, lesson, ref=LESSON_NOTES)
-        self.run_memory(ctx).record(candidate, ctx.population, ctx.cfg.reflect_every, lesson)
+            with writing(f"the lesson note of {candidate.id}", ctx.folder.lineage_dir):
+                ctx.lineage.add_note(candidate.commit, lesson, ref=LESSON_NOTES)
+        with writing(f"the memory of {candidate.id}", ctx.folder.memory_dir):
+            self.run_memory(ctx).record(candidate, ctx.population, ctx.cfg.reflect_every, lesson)
 
     def lesson(self, ctx: SessionContext, c: Candidate) -> tuple[str, Any]:
         """An LLM's account of why the change helped or hurt ("Evolution of Thought"), asked before
@@ -178,7 +189,13 @@ class MemoryHooks(SessionHooks):
         Only for candidates proposed by a configured LLM (never the offline proposer) with a scored
         parent; any failure just leaves the offline lesson.
         """
-        from agents.llm import LLMError, is_offline
+        text, request = self.lesson_request(ctx, c)
+        if request is None:
+            return text, None
+        return ask_lesson(ctx, c.id, request)
+
+    def lesson_request(self, ctx: SessionContext, c: Candidate) -> tuple[str, dict[str, Any] | None]:
+        from agents.llm import is_offline
         from agents.prompts import PromptError, render
         from memory.rebuild import LESSON_NOTES
         from memory.reflection import offline_lesson
@@ -211,13 +228,22 @@ class MemoryHooks(SessionHooks):
                 child=f"{c.id}: dev {c.dev.summary()}\n```python\n{c.recipe}\n```\n{facts}",
                 memory=self.run_memory(ctx).lessons_for_prompt(facts),
             )
-            reply = ctx.llm.complete(
-                proposer,
-                [{"role": "user", "content": prompt}],
-                purpose="lesson",
-                candidate=c.id,
-                keep_text=True,
-            )
-        except (LLMError, PromptError):
+        except PromptError:
             return "", None
-        return reply.text.strip(), reply
+        return "", {"model": proposer.model, "messages": [{"role": "user", "content": prompt}]}
+
+
+def ask_lesson(ctx: SessionContext, cid: str, request: dict[str, Any]) -> tuple[str, Any]:
+    """Make a lesson call (`lesson_request`): (the lesson, the reply that cost it), or ("", None)."""
+    from agents.llm import LLMError
+
+    proposer = next((p for p in ctx.cfg.proposers if p.model == request["model"]), None)
+    if proposer is None:
+        return "", None
+    try:
+        reply = ctx.llm.complete(
+            proposer, request["messages"], purpose="lesson", candidate=cid, keep_text=True
+        )
+    except LLMError:
+        return "", None
+    return reply.text.strip(), reply

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,12 +23,17 @@ from evolution.runs.costs import CallRecord, CostLedger, summarize
 log = logging.getLogger("evomerge.llm")
 
 
-def _with_offline_provider() -> Any:
-    """litellm with `offline/...` models resolving to the offline proposer (registration is idempotent)."""
-    from agents.offline.proposer import register_offline_provider
+_SETUP = threading.Lock()
 
-    register_offline_provider()
-    return load_litellm()
+
+def _with_offline_provider() -> Any:
+    """litellm with `offline/...` models resolving to the offline proposer (registration is
+    idempotent; the lock keeps proposals in flight on several threads from registering twice)."""
+    with _SETUP:
+        from agents.offline.proposer import register_offline_provider
+
+        register_offline_provider()
+        return load_litellm()
 
 
 def __getattr__(name: str) -> Any:  # `from agents.llm import litellm` still works, lazily
@@ -101,6 +107,7 @@ class LLMClient:
     completion_tokens: int = 0
     _warned: set[str] = field(default_factory=set)
     _records: list[CallRecord] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # proposal threads bill at once
 
     def attach(self, ledger: CostLedger) -> None:
         """Bill to the run's ledger from now on; the spend so far is its sum (resume included)."""
@@ -224,10 +231,11 @@ class LLMClient:
     def _bill(
         self, proposer: ProposerConfig, purpose: str, candidate: str | None, r: LLMReply, keep_text: bool
     ) -> None:
-        self.calls += 1
-        self.prompt_tokens += r.prompt_tokens
-        self.completion_tokens += r.completion_tokens
-        self.spent_dollars += r.dollars
+        with self._lock:
+            self.calls += 1
+            self.prompt_tokens += r.prompt_tokens
+            self.completion_tokens += r.completion_tokens
+            self.spent_dollars += r.dollars
         self._append(
             CallRecord(
                 model=proposer.model,
@@ -259,9 +267,10 @@ class LLMClient:
         )
 
     def _append(self, rec: CallRecord) -> None:
-        self._records.append(rec)
-        if self.ledger is not None:
-            self.ledger.append(rec)
+        with self._lock:
+            self._records.append(rec)
+            if self.ledger is not None:
+                self.ledger.append(rec)
 
 
 def _wait(e: BaseException, backoff: float) -> float:

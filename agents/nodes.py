@@ -1,8 +1,9 @@
-"""Graph nodes that decide what to try next: select parents, reflect, novelty, interactive feedback.
+"""What to try next: select a candidate's parents and proposer, check its novelty, interactive
+feedback.
 
-Each node reads the state, returns a partial update and has no side effect that a re-run after a
-crash could repeat harmfully; randomness is seeded by the run seed and the candidate id, so a
-re-run picks the same parents and proposer.
+Each reads the state, returns a partial update and has no side effect that a re-run after a crash
+could repeat harmfully; randomness is seeded by the run seed and the candidate id, so a re-run
+picks the same parents and proposer.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from agents.llm import is_offline
 from agents.operators import NO_DEDUP_OPERATORS, cid_of
 from agents.state import Current, SessionState
 from agents.steering_gate import steering_violation
-from agents.tuning import ask_inner, polish_code
+from agents.tuning import ask_inner, polish_code, polish_open
 
 
 def dollars_left(ctx: SessionContext, state: SessionState) -> bool:
@@ -86,6 +87,9 @@ def new_current(ctx: SessionContext, index: int) -> Current:
         cost={"prompt_tokens": 0, "completion_tokens": 0, "dollars": 0.0},
         timings={},
         next="",
+        step=0,
+        inner_id=None,
+        worker_deaths=0,
     )
 
 
@@ -145,59 +149,61 @@ def _pick_parents(
     return [parents[0]]
 
 
-def make_select(ctx: SessionContext):  # noqa: ANN201 - a LangGraph node
-    """Pick the next candidate's operator, parents, island and proposer (or stop)."""
+def select_candidate(
+    ctx: SessionContext, state: SessionState, inflight: dict[str, Any]
+) -> tuple[dict[str, Any], Current | None, str | None]:
+    """The next candidate (id from `counter`): its operator, parents, island and proposer.
 
-    def select_parents(state: SessionState) -> dict[str, Any]:
-        stop = budget_stop(ctx, state)
-        if stop:
-            return {"stop_reason": stop, "current": None}
-        index = int(state.get("counter", 0))
-        cur = new_current(ctx, index)
-        rng = random.Random(f"{ctx.cfg.seed}:{cur['id']}:select")
-        nrng = np.random.default_rng([ctx.cfg.seed, index])
-        strat = ctx.cfg.strategy
-        update: dict[str, Any] = {}
-        seeds = list(state.get("seeds", []))
-        inner = state.get("inner")
-        steer_ids, directives = _steering_in_force(ctx) if not seeds else ([], None)
-        polished = ctx.population.get(inner["recipe_id"]) if inner else None
-        if inner and steer_ids and (polished is None or not set(steer_ids) <= set(polished.steering)):
-            inner = update["inner"] = None  # a message ends the polish of a recipe it did not shape
-        if seeds:
-            cur.update(operator="seed", recipe=seeds[0], island=index % strat.islands)
-            update["seeds"] = seeds[1:]
-        elif inner and inner.get("remaining", 0) > 0 and inner["recipe_id"] in ctx.population:
-            asked = ask_inner(inner)
-            update["inner"] = asked[1] if asked else None
-            if asked:
-                parent = ctx.population[inner["recipe_id"]]
-                recipe = polish_code(ctx, parent, asked[0])
-                cur.update(operator="cmaes", recipe=recipe, parents=[parent.id], island=parent.island)
-                cur["tunable_values"] = asked[0]
-        if not cur["operator"] and strat.kind != "evomerge":
-            from agents.strategy_bridge import strategy_proposal
+    Returns (state updates, candidate, None), or (state updates, None, why) when none can start
+    now; `why` is set when none ever will (nothing in flight that could change it). Parents come
+    from what is recorded so far; candidates in flight only hold back what depends on them: a
+    polish point waits for its CMA-ES generation, a genome strategy asks one point at a time.
+    """
+    index = int(state.get("counter", 0))
+    cur = new_current(ctx, index)
+    rng = random.Random(f"{ctx.cfg.seed}:{cur['id']}:select")
+    nrng = np.random.default_rng([ctx.cfg.seed, index])
+    strat = ctx.cfg.strategy
+    update: dict[str, Any] = {}
+    seeds = list(state.get("seeds", []))
+    inner = state.get("inner")
+    steer_ids, directives = _steering_in_force(ctx) if not seeds else ([], None)
+    polished = ctx.population.get(inner["recipe_id"]) if inner else None
+    if inner and steer_ids and (polished is None or not set(steer_ids) <= set(polished.steering)):
+        inner = update["inner"] = None  # a message ends the polish of a recipe it did not shape
+    if seeds:
+        cur.update(operator="seed", recipe=seeds[0], island=index % strat.islands)
+        update["seeds"] = seeds[1:]
+    elif inner and inner["recipe_id"] in ctx.population and polish_open(inner, inflight):
+        asked = ask_inner(inner)
+        update["inner"] = asked[1] if asked else None
+        if asked:
+            parent = ctx.population[inner["recipe_id"]]
+            recipe = polish_code(ctx, parent, asked[0])
+            cur.update(operator="cmaes", recipe=recipe, parents=[parent.id], island=parent.island)
+            cur["tunable_values"] = asked[0]
+            cur["inner_id"] = inner.get("id")
+    if not cur["operator"] and strat.kind != "evomerge":
+        if inflight:  # its optimizer hears every point before the next is asked
+            return update, None, None
+        from agents.strategy_bridge import strategy_proposal
 
-            cur_update, state_update = strategy_proposal(ctx, state, cur, nrng)
-            cur.update(cur_update)  # type: ignore[typeddict-item]
-            update.update(state_update)
-        elif not cur["operator"]:
-            picked = _pick_parents(ctx, index, rng, nrng, directives)
-            if not picked:
-                return {
-                    "stop_reason": "no scored candidate to evolve from (every seed failed)",
-                    "current": None,
-                }
-            cur.update(
-                operator="crossover" if len(picked) == 2 else "mutate",
-                parents=[p.id for p in picked],
-                island=picked[0].island,
-                recipe=picked[0].recipe,
-                proposer=choose_proposer(ctx, state, rng),
-            )
-        return {**update, "current": cur, "stop_reason": None}
-
-    return select_parents
+        cur_update, state_update = strategy_proposal(ctx, state, cur, nrng)
+        cur.update(cur_update)  # type: ignore[typeddict-item]
+        update.update(state_update)
+    elif not cur["operator"]:
+        picked = _pick_parents(ctx, index, rng, nrng, directives)
+        if not picked:
+            why = None if inflight else "no scored candidate to evolve from (every seed failed)"
+            return update, None, why
+        cur.update(
+            operator="crossover" if len(picked) == 2 else "mutate",
+            parents=[p.id for p in picked],
+            island=picked[0].island,
+            recipe=picked[0].recipe,
+            proposer=choose_proposer(ctx, state, rng),
+        )
+    return update, cur, None
 
 
 POLISH_REASKS = 8  # polish points that break the steering, re-asked within one candidate
@@ -209,8 +215,8 @@ def _reask_polish(
     """Tell CMA-ES the point is the worst and take its next one, without a candidate in between."""
     inner, retries = state.get("inner"), int(cur.get("novelty_retries", 0))
     parent = ctx.population.get((cur.get("parents") or [""])[0])
-    if not inner or parent is None or retries >= POLISH_REASKS:
-        return None
+    if not inner or parent is None or retries >= POLISH_REASKS or inner.get("id") != cur.get("inner_id"):
+        return None  # (a point of an earlier polish phase: that optimizer is gone)
     asked = ask_inner(inner, cur.get("tunable_values") or {})
     if asked is None:
         return None

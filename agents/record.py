@@ -1,8 +1,11 @@
-"""Graph nodes that score and keep a candidate: evaluate (in memory) and record (lineage + state).
+"""Keeping a candidate: its evaluation's outcome (`apply_evaluation`) and the record node (lineage +
+state), the session's single writer.
 
 `record` is the only node with lasting side effects and each is idempotent: the lineage commit
 is keyed by candidate id, memory and steering marks are upserts, status.json is rewritten whole.
-Test scores are computed and stored but nothing here or upstream selects on them.
+It records the first candidate of `done_order` (the order in which candidates finished, which
+the lineage keeps as each record's `seq`). Test scores are computed and stored but nothing here
+or upstream selects on them.
 """
 
 from __future__ import annotations
@@ -12,40 +15,24 @@ from typing import Any
 
 from agents.bandit import ProposerBandit, improvement_reward
 from agents.context import SessionContext
+from agents.inflight import evaluating, proposing
 from agents.operators import STRATEGY_OPERATORS, cid_of
-from agents.references import cascade_for
 from agents.state import Member, SessionState
 from agents.tuning import after_record
 from evolution.runs.candidate import Candidate, Cost, SplitScores
 
-EVAL_FAILURES: tuple[type[BaseException], ...] = (ValueError, RuntimeError, KeyError, IndexError)
 
-
-def make_evaluate(ctx: SessionContext):  # noqa: ANN201 - a LangGraph node
-    def evaluate(state: SessionState) -> dict[str, Any]:
-        from evolution.merge.plan import MergePlan
-
-        cur: dict[str, Any] = dict(state["current"] or {})
-        plan = MergePlan.from_json(cur["plan_json"], origin=cur["id"])
-        cascade = cascade_for(ctx, state, cur)
-        t0 = time.perf_counter()
-        try:
-            dev, test, timings = ctx.evaluate(plan, cascade=cascade) if cascade else ctx.evaluate(plan)
-        except EVAL_FAILURES as e:  # a plan the executor cannot merge: the candidate failed, not the run
-            cur.update(status="failed", error=f"evaluate: {type(e).__name__}: {e}"[:500], evaluated=True)
-        else:
-            cur.update(
-                status="ok" if test is not None else "stopped",
-                dev=dev.model_dump(mode="json"),
-                test=test.model_dump(mode="json") if test is not None else None,
-                evaluated=True,
-            )
-            cur["timings"] = {**cur.get("timings", {}), **timings}
-        cur["timings"] = {**cur.get("timings", {}), "evaluate_s": time.perf_counter() - t0}
-        cur["next"] = "record"
-        return {"current": cur}
-
-    return evaluate
+def apply_evaluation(cur: dict[str, Any], result: Any) -> dict[str, Any]:
+    """The candidate after its evaluation (an EvalResult that is `ok` or `failed`)."""
+    cur = dict(cur)
+    if result.kind == "ok":  # no test: a cascade stopped it after the dev subset
+        status = "ok" if result.test is not None else "stopped"
+        cur.update(status=status, dev=result.dev, test=result.test, evaluated=True)
+    else:  # a plan the executor cannot merge: the candidate failed, not the run
+        cur.update(status="failed", error=result.error, evaluated=True)
+    cur["timings"] = {**cur.get("timings", {}), **result.timings}
+    cur["next"] = "record"
+    return cur
 
 
 def to_candidate(cur: dict[str, Any]) -> Candidate:
@@ -96,19 +83,23 @@ def member(c: Candidate) -> Member:
 
 
 def _migrate(
-    ctx: SessionContext, counter: int, evaluations: int, generation: int
+    ctx: SessionContext, state: SessionState, c: Candidate, counter: int, evaluations: int
 ) -> tuple[list[Candidate], int]:
+    """Migrant copies after `c`, computed from the population the checkpoint knows plus `c`: a record
+    re-run after a kill sees migrants it committed before the kill in the lineage, and must not
+    let them change the moves (or the ids after them would shift onto committed migrants)."""
     from evolution.search.islands import Islands, migrant_candidate
 
     s = ctx.cfg.strategy
     islands = Islands(num=s.islands, migrate_every=s.migrate_every)
     if not islands.should_migrate(evaluations):
         return [], counter
+    known = [ctx.population[m["id"]] for m in state.get("population", []) if m["id"] in ctx.population]
     out = []
-    for move in islands.migrate(list(ctx.population.values())):
-        m = migrant_candidate(move, cid_of(counter), generation)
+    for move in islands.migrate([*known, c]):
+        m = migrant_candidate(move, cid_of(counter), c.generation)
         m = m.model_copy(update={"commit": ctx.lineage.record(m)})
-        ctx.population[m.id] = m
+        ctx.population = {**ctx.population, m.id: m}
         ctx.hooks.after_record(ctx, m)
         out.append(m)
         counter += 1
@@ -116,10 +107,13 @@ def _migrate(
 
 
 def make_record(ctx: SessionContext):  # noqa: ANN201
-    def record(state: SessionState) -> dict[str, Any]:
-        cur: dict[str, Any] = dict(state["current"] or {})
+    def record(full: SessionState) -> dict[str, Any]:
+        done = list(full.get("done_order") or [])
+        inflight = dict(full.get("inflight") or {})
+        cur: dict[str, Any] = dict(inflight.pop(done[0]))
+        state: SessionState = {**full, "inflight": inflight}  # type: ignore[typeddict-item]
         c = to_candidate(cur)
-        lesson, reply = ctx.hooks.lesson(ctx, c)
+        lesson, reply = (cur["lesson"], None) if "lesson" in cur else ctx.hooks.lesson(ctx, c)
         if reply is not None:  # the lesson is charged to the candidate it is about
             c.cost = Cost(
                 prompt_tokens=c.cost.prompt_tokens + reply.prompt_tokens,
@@ -130,18 +124,20 @@ def make_record(ctx: SessionContext):  # noqa: ANN201
         spent = max(ctx.llm.spent_dollars, float(state.get("dollars", 0.0)) + c.cost.dollars)
         c = c.model_copy(update={"elapsed_s": round(ctx.elapsed(state), 3), "dollars_total": round(spent, 6)})
         c = c.model_copy(update={"commit": ctx.lineage.record(c)})
-        ctx.population[c.id] = c
+        ctx.population = {**ctx.population, c.id: c}  # replaced, not changed: threads may be reading it
         ctx.hooks.after_record(ctx, c, lesson)
         evaluated = bool(cur.get("evaluated"))
         evaluations = int(state.get("evaluations", 0)) + int(evaluated)
-        counter = int(cur["index"]) + 1
-        migrants, counter = _migrate(ctx, counter, evaluations, c.generation) if evaluated else ([], counter)
+        counter = max(int(state.get("counter", 0)), int(cur["index"]) + 1)  # ids in flight are taken
+        migrants, counter = _migrate(ctx, state, c, counter, evaluations) if evaluated else ([], counter)
         pop = [*state.get("population", []), member(c), *(member(m) for m in migrants)]
         hashes = dict(state.get("hashes", {}))
         if c.plan_hash and c.status == "ok":
             hashes.setdefault(c.plan_hash, c.id)
         update: dict[str, Any] = {
             "current": None,
+            "inflight": inflight,
+            "done_order": done[1:],
             "counter": counter,
             "candidates": int(state.get("candidates", 0)) + 1 + len(migrants),
             "evaluations": evaluations,
@@ -233,6 +229,10 @@ def write_status(ctx: SessionContext, state: dict[str, Any], last: Candidate | N
             "unpriced_models": ctx.llm.unpriced,
             "elapsed_s": round(float(state.get("elapsed_s", 0.0)), 2),
             "budget": {"evaluations": b.evaluations, "wall_time_s": b.wall_time_s, "dollars": b.dollars},
+            "in_flight": {
+                "proposals": proposing(state.get("inflight") or {}),
+                "evaluations": evaluating(state.get("inflight") or {}),
+            },
             "last": last.id if last else None,
             "stop_reason": state.get("stop_reason"),
             "updated": time.time(),

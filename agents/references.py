@@ -10,22 +10,26 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 
 from agents.context import SessionContext
 from agents.state import SessionState
+from evolution.merge.faults import writing
 from evolution.scoring.scores import SplitScores
 
 REFERENCES_FILE = "references.json"
 
 
 def source_scores(ctx: SessionContext) -> dict[str, SplitScores] | None:
-    """Each source model's dev scores (None when the evaluator cannot score sources alone)."""
-    if "source_scores" in ctx.info:
-        return ctx.info["source_scores"]
-    scorer = getattr(ctx.evaluate, "source_scores", None)
-    if scorer is None:
-        return None
+    """Each source model's dev scores (None when the run's evaluator cannot score sources alone).
+    Known once `prime_sources` ran at the start of the session."""
+    return ctx.info.get("source_scores")
+
+
+def prime_sources(ctx: SessionContext, score: Callable[[], dict[str, Any] | None]) -> None:
+    """Read `RUN/references.json`, or score the sources now with `score` (a job for an evaluation
+    worker, before any candidate is in flight) and keep them there."""
     path = ctx.folder.root / REFERENCES_FILE
     data: dict[str, SplitScores] | None = None
     if path.exists():
@@ -35,15 +39,25 @@ def source_scores(ctx: SessionContext) -> dict[str, SplitScores] | None:
         except (OSError, ValueError, KeyError, TypeError):
             data = None
     if data is None or set(data) != set(ctx.cfg.models):
-        data = scorer()
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"sources": {a: s.model_dump(mode="json") for a, s in data.items()}}))
-        os.replace(tmp, path)
-    adopt = getattr(ctx.evaluate, "adopt_source_scores", None)
-    if adopt is not None:
-        adopt(data)
+        scored = score()
+        if scored is None:
+            return
+        data = {a: SplitScores.model_validate(s) for a, s in scored.items()}
+        with writing("the source scores", path):
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"sources": {a: s.model_dump(mode="json") for a, s in data.items()}}))
+            os.replace(tmp, path)
     ctx.info["source_scores"] = data
-    return data
+
+
+def sources_json(ctx: SessionContext) -> dict[str, Any] | None:
+    """The source scores for an evaluation job, when the objective's floors need them."""
+    from evolution.scoring.objective import needs_references
+
+    data = source_scores(ctx)
+    if data is None or not needs_references(ctx.cfg.objective):
+        return None
+    return {a: s.model_dump(mode="json") for a, s in data.items()}
 
 
 def references(ctx: SessionContext) -> dict[str, float]:
@@ -86,7 +100,7 @@ def cascade_for(ctx: SessionContext, state: SessionState, cur: dict[str, Any]) -
     sources = source_scores(ctx)
     if best is None or best.dev is None or not sources:
         return None
-    from evolution.scoring.cascade import Cascade, informative_items, subset_scores
+    from evolution.scoring.cascade import Cascade, FitnessGate, informative_items, subset_scores
     from evolution.scoring.objective import fitness
 
     if "cascade_subset" not in ctx.info:
@@ -98,9 +112,4 @@ def cascade_for(ctx: SessionContext, state: SessionState, cur: dict[str, Any]) -
         return None
     refs = references(ctx)
     bar = fitness(ctx.cfg.objective, subset_scores(best.dev, subset), refs)
-
-    def go_on(partial: SplitScores) -> bool:
-        mine = fitness(ctx.cfg.objective, {t: r.score for t, r in partial.tasks.items()}, refs)
-        return mine + settings.tolerance >= bar
-
-    return Cascade(subset, go_on)
+    return Cascade(subset, FitnessGate(ctx.cfg.objective, refs, bar, settings.tolerance))

@@ -1,5 +1,6 @@
-"""The reflect node: what a proposal should know before it is written (steering first, memory,
-the proposer's own reflection on its parent's change)."""
+"""What a proposal should know before it is written: steering first, memory and the parents'
+lessons (`prepare`, by the writer), then the proposer's own reflection on its parent's change
+(`make_reflect`, an LLM call in a proposal thread)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,11 @@ def llm_reflection(ctx: SessionContext, cur: dict[str, Any]) -> str:
     key = (parent.id, cur["proposer"])
     if grand is None or grand.dev is None:
         return ""
+    with ctx.lock_for(("reflection", key)):  # one call per (parent, proposer), however many wait
+        return _reflection(ctx, cur, parent, grand, key)
+
+
+def _reflection(ctx: SessionContext, cur: dict[str, Any], parent: Any, grand: Any, key: tuple) -> str:
     if key not in ctx.reflections:
         block = {
             "op": "reflect",
@@ -67,26 +73,34 @@ def llm_reflection(ctx: SessionContext, cur: dict[str, Any]) -> str:
     return ctx.reflections[key]
 
 
-def make_reflect(ctx: SessionContext):  # noqa: ANN201
-    """Gather what the proposal should know: steering (top priority), memory, a reflection."""
+def prepare(ctx: SessionContext, state: SessionState, cur: dict[str, Any]) -> dict[str, Any]:
+    """What the proposal should know from the run: steering (top priority), memory, the parents'
+    lessons. Run by the single writer when the candidate is reserved: it reads memory and commits
+    new steering messages to the lineage."""
+    cur = dict(cur)
+    ids, texts = ctx.hooks.steering(ctx, cur)  # type: ignore[arg-type]
+    if cur.get("operator") == "cmaes" and ids:  # a polish only runs on a recipe the steering shaped
+        cur.update(steering=ids, steering_text=texts)  # the steering gate checks its points too
+        return cur
+    if cur.get("operator") in NO_LLM_OPERATORS:  # seeds, CMA-ES polish, genome strategies
+        if ids:
+            cur["steering_ignored"] = f"{cur.get('operator')}: no proposer reads steering (constants only)"
+        return cur
+    cur.update(steering=ids, steering_text=texts)
+    cur["memory"] = ctx.hooks.memory(ctx, state, cur)  # type: ignore[arg-type]
+    cur["reflection"] = ctx.hooks.reflection(ctx, state, cur)  # type: ignore[arg-type]
+    return cur
+
+
+def make_reflect(ctx: SessionContext):  # noqa: ANN201 - a stage of the proposal threads
+    """The proposer's own reflection on its parent's change (an LLM call), before the lessons."""
 
     def reflect(state: SessionState) -> dict[str, Any]:
         cur = dict(state["current"] or {})
-        ids, texts = ctx.hooks.steering(ctx, cur)  # type: ignore[arg-type]
-        if cur.get("operator") == "cmaes" and ids:  # a polish only runs on a recipe the steering shaped
-            cur.update(steering=ids, steering_text=texts)  # the steering gate checks its points too
-            return {"current": cur}
-        if cur.get("operator") in NO_LLM_OPERATORS:  # seeds, CMA-ES polish, genome strategies
-            if ids:
-                cur["steering_ignored"] = (
-                    f"{cur.get('operator')}: no proposer reads steering (constants only)"
-                )
-            return {"current": cur}
-        cur.update(steering=ids, steering_text=texts)
-        cur["memory"] = ctx.hooks.memory(ctx, state, cur)  # type: ignore[arg-type]
-        own = llm_reflection(ctx, cur)
-        lessons = ctx.hooks.reflection(ctx, state, cur)  # type: ignore[arg-type]
-        cur["reflection"] = "\n\n".join(t for t in (own, lessons) if t)
+        if cur.get("operator") not in NO_LLM_OPERATORS:
+            own = llm_reflection(ctx, cur)
+            cur["reflection"] = "\n\n".join(t for t in (own, cur.get("reflection", "")) if t)
+        cur["next"] = "propose"
         return {"current": cur}
 
     return reflect

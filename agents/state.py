@@ -1,9 +1,10 @@
 """The session's LangGraph state: small, JSON-only, checkpointed after every node.
 
-Only ids, scores, counters and the one candidate in progress live here; recipes of the
-population, plans and per-item scores are in the lineage repository and are read from it.
-Every node returns a partial update (plain overwrite, no reducers), so a node that is
-re-run after a crash computes the same update from the same input.
+Only ids, scores, counters and the candidates in flight live here; recipes of the population,
+plans and per-item scores are in the lineage repository and are read from it. Every node returns
+a partial update (plain overwrite, no reducers), so a node that is re-run after a crash computes
+the same update from the same input. `inflight` says for each reserved candidate which stage it
+reached last; after a crash `resume` redoes each from there (agents/schedule.py).
 """
 
 from __future__ import annotations
@@ -61,7 +62,12 @@ class Current(TypedDict, total=False):
     cost: dict[str, float]  # prompt_tokens, completion_tokens, dollars
     timings: dict[str, float]
     evaluated: bool  # reached the scorer (counts against the evaluation budget)
-    next: str  # routing hint set by the node that ran last
+    next: str  # the stage to run next: reflect | propose | check | novelty | evaluate | lesson | record
+    step: int  # stages completed; a worker's result for an older step is stale
+    inner_id: str | None  # the CMA-ES polish phase a cmaes point was asked from
+    worker_deaths: int  # evaluation workers that died on this candidate (re-queued each time)
+    lesson: str  # the LLM's lesson, asked before record (absent: not asked yet)
+    lesson_request: dict[str, Any] | None  # the lesson call a worker makes: {model, messages}
 
 
 class SessionState(TypedDict, total=False):
@@ -85,7 +91,9 @@ class SessionState(TypedDict, total=False):
     strategy: dict[str, Any]  # strategy state (JSON)
     bandit: dict[str, Any]
     best: dict[str, Any] | None  # {id, dev, fitness, test, commit}
-    current: Current | None
+    current: Current | None  # unused since candidates run in flight (kept for old checkpoints)
+    inflight: dict[str, Current]  # reserved, not recorded yet: id -> its progress
+    done_order: list[str]  # in-flight ids ready to record, in order of completion
     stop_reason: str | None
     feedback: list[str]
     feedback_gen: int  # last generation boundary at which interactive feedback was taken

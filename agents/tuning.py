@@ -10,6 +10,11 @@ new *structure* (`strategy.structure_polish` evaluations, best such candidates f
 is judged with its numbers tuned, not against elites that were. All numeric points together use
 at most `strategy.polish_share` of the evaluation budget, so proposals keep the rest.
 Everything here is checkpointed in the graph state (`inner`, `polish_queue`, `numeric`).
+
+With candidates in flight, several points of one polish are evaluated at once (at most a CMA-ES
+generation: the next is asked once this one is told) and are told in the order they finish; each
+point carries its phase's `id`, so a point that finishes after its phase ended is recorded but
+told to no optimizer.
 """
 
 from __future__ import annotations
@@ -78,10 +83,29 @@ def ask_inner(
     return values, {**inner, "optimizer": opt.to_json()}
 
 
+def polish_open(inner: dict[str, Any], inflight: dict[str, Any]) -> bool:
+    """The running polish may ask another point now: points left beyond those in flight, and its
+    CMA-ES generation not waiting for their fitness."""
+    from evolution.search.cmaes import TunableOptimizer
+
+    pending = sum(
+        1 for c in inflight.values() if c.get("operator") == "cmaes" and c.get("inner_id") == inner.get("id")
+    )
+    if int(inner.get("remaining", 0)) - pending <= 0:
+        return False
+    if not pending:
+        return True
+    try:
+        return TunableOptimizer.from_json(inner["optimizer"]).can_ask
+    except (ValueError, RuntimeError, ArithmeticError):
+        return True  # ask_inner reports the broken optimizer
+
+
 def numeric_left(ctx: SessionContext, state: SessionState, spent_now: int = 0) -> int:
-    """Evaluations numeric points may still use under `polish_share`."""
+    """Evaluations numeric points may still use under `polish_share` (points in flight count)."""
     cap = int(ctx.cfg.strategy.polish_share * ctx.cfg.budget.evaluations)
-    return max(cap - int(state.get("numeric", 0)) - spent_now, 0)
+    pending = sum(1 for c in (state.get("inflight") or {}).values() if c.get("operator") == "cmaes")
+    return max(cap - int(state.get("numeric", 0)) - spent_now - pending, 0)
 
 
 def is_new_structure(ctx: SessionContext, c: Candidate) -> bool:
@@ -139,6 +163,8 @@ def _advance(
     from evolution.search.cmaes import TunableOptimizer
 
     inner = state.get("inner")
+    if c.operator == "cmaes" and inner and cur.get("inner_id", inner.get("id")) != inner.get("id"):
+        return inner  # a point of a phase that has ended: no optimizer to tell
     if c.operator == "cmaes" and inner:
         try:
             opt = TunableOptimizer.from_json(inner["optimizer"])
@@ -156,8 +182,10 @@ def _advance(
     if inner:
         return inner
     if c.operator == "seed":
-        if state.get("seeds"):
-            return None
+        if state.get("seeds") or any(
+            x.get("operator") == "seed" for x in (state.get("inflight") or {}).values()
+        ):
+            return None  # screening starts once every seed is recorded
         tuned = [
             p
             for p in ctx.population.values()
@@ -197,6 +225,7 @@ def _screen_next(
             probes=probes,
         )
         return {
+            "id": f"screen:{target.id}:{cur['index']}",
             "phase": "screen",
             "recipe_id": target.id,
             "remaining": len(probes),
@@ -253,4 +282,10 @@ def _polish(
         popsize=max(4, min(default, max(n // 3, 2))),
         max_evals=n,
     )
-    return {"phase": phase, "recipe_id": target.id, "remaining": n, "optimizer": opt.to_json()}
+    return {
+        "id": f"{phase}:{target.id}:{cur['index']}",
+        "phase": phase,
+        "recipe_id": target.id,
+        "remaining": n,
+        "optimizer": opt.to_json(),
+    }

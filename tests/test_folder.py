@@ -27,6 +27,9 @@ def test_create_and_find(tmp_path: Path) -> None:
     assert folder.config().models == {"a": str(tmp_path)}
     assert find_run("r1", tmp_path / "runs").root == folder.root
     assert find_run(folder.root).root == folder.root
+    assert not folder.started()  # no checkpoint yet: a second `run` may take the folder over
+    assert create_run_folder(_cfg(tmp_path), tmp_path / "runs").root == folder.root
+    folder.checkpoint_path.write_bytes(b"")
     with pytest.raises(ConfigError, match="already exists; resume it"):
         create_run_folder(_cfg(tmp_path), tmp_path / "runs")
     with pytest.raises(ConfigError, match="no run folder 'r2'"):

@@ -152,3 +152,22 @@ def test_usage_errors(tmp_path: Path, family: dict[str, Path], args: list[str], 
     code, _, err = _run(*[a.format(**fmt) for a in args])
     _one_line_error(code, err, pattern)
     assert not (tmp_path / "o").exists()
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing(
+    tmp_path: Path, family: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import os
+
+    from evolution.merge.shard_writer import DirectFile
+
+    def full(self, i, nbytes):  # noqa: ANN001, ANN202 - where the shard's bytes meet os.write
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(DirectFile, "_write_out", full)
+    cfg = _linear_yaml(tmp_path, family["e1"], family["e2"])
+    out = tmp_path / "out"
+    code, _, err = _run("merge", cfg, out, "--no-progress")
+    _one_line_error(code, err, f"could not write the merged model ({out}): No space left on device")
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["linear.yaml"]  # no temp folder

@@ -20,10 +20,13 @@ class UserError(Exception):
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
+    from evolution.merge.faults import WriteFault
     from evolution.merge.plan import PlanError
     from evolution.scoring.errors import ScoringSetupError
+    from evolution.scoring.workers.jobs import WorkerFault
 
-    return (UserError, PlanError, FileNotFoundError, ValueError, ScoringSetupError)
+    # WriteFault: a full or failing disk; WorkerFault: an evaluation worker's machine fault
+    return (UserError, PlanError, FileNotFoundError, ValueError, ScoringSetupError, WriteFault, WorkerFault)
 
 
 def one_line_errors(fn: Callable[P, R]) -> Callable[P, R]:

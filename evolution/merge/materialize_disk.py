@@ -189,22 +189,27 @@ def merge_to_disk(
     dev = resolve_device(device)
     _prepare_out_dir(out_path, force)
     tmp = out_path.parent / f".{out_path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        decl = [OutTensor(j.out_name, write_name, j.shape) for j in jobs]
-        writer = ShardWriter(tmp, decl, shard_size)
-        _run_jobs(jobs, used, writer, dev, torch_dtype, getattr(torch, write_name), progress)
-        writer.close()
-        (tmp / "config.json").write_text(json.dumps(output_config(plan, used, write_name), indent=2) + "\n")
-        _copy_side_files(plan, used, tmp)
-        (tmp / "plan.json").write_text(plan.to_json() + "\n")
-        (tmp / "README.md").write_text(model_card(plan, {a: str(f.path) for a, f in used.items()}))
-        for name, text in (extra_files or {}).items():
-            (tmp / Path(name).name).write_text(text)
-        _swap_into_place(tmp, out_path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    from evolution.merge.faults import writing
+
+    with writing("the merged model", out_path, "nothing was left behind; free space and merge again"):
+        tmp.mkdir()
+        try:
+            decl = [OutTensor(j.out_name, write_name, j.shape) for j in jobs]
+            writer = ShardWriter(tmp, decl, shard_size)
+            _run_jobs(jobs, used, writer, dev, torch_dtype, getattr(torch, write_name), progress)
+            writer.close()
+            (tmp / "config.json").write_text(
+                json.dumps(output_config(plan, used, write_name), indent=2) + "\n"
+            )
+            _copy_side_files(plan, used, tmp)
+            (tmp / "plan.json").write_text(plan.to_json() + "\n")
+            (tmp / "README.md").write_text(model_card(plan, {a: str(f.path) for a, f in used.items()}))
+            for name, text in (extra_files or {}).items():
+                (tmp / Path(name).name).write_text(text)
+            _swap_into_place(tmp, out_path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     written = sum(t.nbytes for t in decl)
     return MergeResult(out_path, len(jobs), written, time.perf_counter() - start)
 

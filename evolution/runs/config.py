@@ -113,6 +113,25 @@ class MemoryConfig(_Strict):
     embedding: str | None = None
 
 
+class ConcurrencyConfig(_Strict):
+    """How much of a session runs at once. Both 1: one candidate at a time, from parent selection
+    to its record (the session as it always was)."""
+
+    # candidates between parent selection and their evaluation (LLM calls, repairs, sandbox checks)
+    proposals: int = Field(default=1, ge=1, le=256)
+    evaluators: int = Field(default=1, ge=1, le=256)  # evaluation workers, each with its own resident sources
+    # a candidate whose evaluation worker died is re-queued this many times, then recorded as failed
+    worker_retries: int = Field(default=2, ge=0)
+
+
+class RayConfig(_Strict):
+    """Where `executor: ray` finds its cluster."""
+
+    # None: a local Ray started for the session (the run's own temp dir, no usage stats);
+    # "auto" or "ray://host:port": a running cluster, whose nodes see the models by path or hub id
+    address: str | None = None
+
+
 class RunConfig(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     models: dict[str, str] = Field(min_length=1)
@@ -132,6 +151,8 @@ class RunConfig(_Strict):
     device_memory_gb: float | None = Field(default=None, gt=0)
     dtype: Literal["float32", "float16", "bfloat16"] = "float32"
     executor: Literal["local", "ray"] = "local"
+    concurrency: ConcurrencyConfig = Field(default_factory=ConcurrencyConfig)
+    ray: RayConfig = Field(default_factory=RayConfig)
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
     reflect_every: int = Field(default=5, ge=1)
     objective: Objective | None = None  # fitness over task scores; None: the mean of dev scores

@@ -45,16 +45,19 @@ class CostLedger:
         self.path = Path(run_dir) / LEDGER_FILE
 
     def append(self, rec: CallRecord) -> None:
+        from evolution.merge.faults import writing
+
         data = (json.dumps(asdict(rec), ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                data = b"\n" + data  # end a torn line left by a killed writer
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        with writing("the LLM cost ledger", self.path):
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    data = b"\n" + data  # end a torn line left by a killed writer (or a full disk)
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def records(self) -> list[CallRecord]:
         if not self.path.exists():

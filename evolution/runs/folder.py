@@ -70,6 +70,10 @@ class RunFolder:
     def config(self) -> RunConfig:
         return load_config(self.config_path)
 
+    def started(self) -> bool:
+        """A session got to its first checkpoint (from then on the run is resumed, not re-run)."""
+        return self.checkpoint_path.exists()
+
     def read_status(self) -> dict[str, Any]:
         try:
             return json.loads(self.status_path.read_text())
@@ -77,10 +81,16 @@ class RunFolder:
             return {}
 
     def write_status(self, data: dict[str, Any]) -> None:
-        """Atomic, so a concurrent `status` never reads half a file."""
+        """Atomic, so a concurrent `status` never reads half a file (nor a full disk leaves one)."""
+        from evolution.merge.faults import writing
+
         tmp = self.status_path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-        os.replace(tmp, self.status_path)
+        try:
+            with writing("status.json", self.status_path):
+                tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+                os.replace(tmp, self.status_path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def is_running(self) -> bool:
         """True when some process holds the session lock."""
@@ -135,10 +145,13 @@ class SessionLock:
 
 
 def create_run_folder(cfg: RunConfig, runs_dir: str | Path, *, exist_ok: bool = False) -> RunFolder:
-    """Make `runs_dir/<name>/` with its config copy and the gitfile that exposes the lineage."""
+    """Make `runs_dir/<name>/` with its config copy and the gitfile that exposes the lineage.
+
+    A folder that exists but never started (no checkpoint: its models failed to load, a device
+    was too small) is taken over with `cfg`, so the user can fix the config and run again."""
     root = Path(runs_dir).resolve() / cfg.name
     folder = RunFolder(root)
-    if folder.config_path.exists() and not exist_ok:
+    if folder.config_path.exists() and folder.started() and not exist_ok:
         raise ConfigError(
             f"run folder {root} already exists; resume it with `evomerge resume {root}` "
             "or change `name` in the config"

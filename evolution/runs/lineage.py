@@ -259,6 +259,13 @@ class Lineage:
             stored = self.candidate(cid)
             self._update_island_refs(stored, existing)
             return existing
+        from evolution.merge.faults import writing
+
+        with writing(f"the lineage commit of {cid}", self.path):
+            return self._record_new(candidate, files)
+
+    def _record_new(self, candidate: Candidate, files: dict[str, str] | None) -> str:
+        cid = candidate.id
         parent_shas: list[str] = []
         for pid in dict.fromkeys(candidate.parents):
             sha = self._refs.get(pid)
@@ -288,6 +295,15 @@ class Lineage:
         self._scores[cid] = rec.fitness
         self._update_island_refs(rec, sha)
         return sha
+
+    def heal(self) -> None:
+        """Clear what a kill or a full disk can leave mid-write (one writer: the session holding
+        the run's lock): stale ref locks, and objects no ref reaches (blobs or a commit written
+        before its ref). A record re-run after that writes its candidate afresh."""
+        for pattern in ("refs/**/*.lock", "*.lock"):
+            for lock in self.path.glob(pattern):
+                lock.unlink(missing_ok=True)
+        self.repo.git.prune("--expire=now")
 
     def _update_island_refs(self, c: Candidate, sha: str) -> None:
         branch = f"refs/heads/island/{c.island}"

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evolution.scoring.objective import Objective, fitness
 from evolution.scoring.scores import SplitScores, TaskResult
 from evolution.scoring.tasks import Suite
 
@@ -55,6 +56,21 @@ def subset_scores(scores: SplitScores, subset: Mapping[str, list[int]]) -> dict[
         values = [t.per_item[i] for i in idx] if idx and len(t.per_item) > max(idx) else None
         out[name] = float(np.mean(values)) if values else t.score
     return out
+
+
+@dataclass(frozen=True)
+class FitnessGate:
+    """Go on when the subset's fitness, plus `tolerance`, reaches `bar` (the elite's fitness on the
+    same items). Plain data, so a cascade travels to evaluation workers (processes, Ray actors)."""
+
+    objective: Objective | None
+    references: dict[str, float]
+    bar: float
+    tolerance: float
+
+    def __call__(self, partial: SplitScores) -> bool:
+        mine = fitness(self.objective, {t: r.score for t, r in partial.tasks.items()}, self.references)
+        return mine + self.tolerance >= self.bar
 
 
 @dataclass

@@ -103,6 +103,13 @@ class TunableOptimizer:
             return True
         return bool(self._es.stop())
 
+    @property
+    def can_ask(self) -> bool:
+        """An ask now stays inside the current generation: a probe is left, a point of this
+        generation is unasked, or nothing is pending. Otherwise `ask` would count the points still
+        in flight as failed; with several evaluations at once, wait for their fitness instead."""
+        return self._probe_next < len(self.probes) or bool(self._queue) or not self._pending
+
     def _to_values(self, u: np.ndarray) -> dict[str, float]:
         x = self.lows + np.clip(u[: self.dim], 0.0, 1.0) * (self.highs - self.lows)
         return {n: float(v) for n, v in zip(self.names, x, strict=True)}

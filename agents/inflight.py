@@ -1,0 +1,69 @@
+"""The candidates in flight, as data: which stage runs where, how many slots are used, what they
+may still cost. Pure functions of the checkpointed state; agents/schedule.py acts on them.
+
+A candidate's stages: reflect → propose ⇄ check → novelty → evaluate → lesson → record. The
+proposal stages and the lesson (LLM calls, the sandbox) run in threads, evaluations in the
+evaluation workers; novelty and record run in the single writer, so git and Chroma see one
+candidate at a time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.operators import NO_DEDUP_OPERATORS
+
+THREAD_STAGES = ("reflect", "propose", "check", "lesson")  # run by a thread of the session
+WRITER_STAGES = ("novelty",)  # run by the writer between two worker stages
+EVALUATE = "evaluate"
+RECORD = "record"
+
+
+def proposing(inflight: dict[str, Any]) -> int:
+    """Candidates holding a proposal slot: every one in flight that is not with the evaluation
+    workers (the LLM's lesson on a scored candidate is an LLM call too, so LLM calls in flight
+    never exceed `concurrency.proposals`)."""
+    return sum(1 for c in inflight.values() if c.get("next") != EVALUATE)
+
+
+def evaluating(inflight: dict[str, Any]) -> int:
+    """Candidates waiting for or in an evaluation worker."""
+    return sum(1 for c in inflight.values() if c.get("next") == EVALUATE)
+
+
+def has_free_slot(inflight: dict[str, Any], proposals: int, evaluators: int) -> bool:
+    """A new candidate may start: a proposal slot is free and no evaluation waits for a worker.
+
+    The second half is back-pressure: proposals written faster than they can be scored would
+    only wait, on parents that are stale by then. With both limits 1 a candidate starts when the
+    previous one is recorded, as a session without concurrency does.
+    """
+    return proposing(inflight) < proposals and evaluating(inflight) < evaluators
+
+
+def may_evaluate(cur: dict[str, Any]) -> bool:
+    """The candidate may still be (or has been) scored: it counts against the evaluation budget."""
+    return bool(cur.get("evaluated")) or cur.get("status") not in ("failed", "duplicate")
+
+
+def with_inflight(state: dict[str, Any], inflight: dict[str, Any]) -> dict[str, Any]:
+    """The state as the budget sees it before reserving another candidate: every candidate in
+    flight counted as recorded and, unless it failed already, as evaluated. The budget is then
+    reached exactly: no candidate starts that could take an evaluation past it."""
+    return {
+        **state,
+        "evaluations": int(state.get("evaluations", 0)) + sum(map(may_evaluate, inflight.values())),
+        "candidates": int(state.get("candidates", 0)) + len(inflight),
+    }
+
+
+def inflight_hashes(inflight: dict[str, Any], exclude: str) -> dict[str, str]:
+    """Plan hash -> id of candidates past novelty that will be scored: a second candidate with the
+    same plan is a duplicate as if the first were recorded already."""
+    out: dict[str, str] = {}
+    for cid, c in inflight.items():
+        if cid == exclude or not c.get("plan_hash") or c.get("operator") in NO_DEDUP_OPERATORS:
+            continue
+        if c.get("next") in (EVALUATE, "lesson", RECORD) and c.get("status") not in ("failed", "duplicate"):
+            out.setdefault(c["plan_hash"], cid)
+    return out
