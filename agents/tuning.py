@@ -8,7 +8,8 @@ Later, a new elite with tunables gets a polish of its own (`strategy.cmaes_inner
 restarted from its best point while it improves), and so does every proposal whose plan has a
 new *structure* (`strategy.structure_polish` evaluations, best such candidates first): a new idea
 is judged with its numbers tuned, not against elites that were. All numeric points together use
-at most `strategy.polish_share` of the evaluation budget, so proposals keep the rest.
+at most `strategy.polish_share` of the evaluation budget, so proposals keep the rest, and elite
+polishes leave room in it for two structure polishes.
 Everything here is checkpointed in the graph state (`inner`, `polish_queue`, `numeric`).
 
 With candidates in flight, several points of one polish are evaluated at once (at most a CMA-ES
@@ -29,6 +30,7 @@ from evolution.runs.candidate import Candidate
 
 POLISH_SIGMA = 0.1  # CMA-ES step of a polish, as a share of each tunable's range
 QUEUE_LENGTH = 4  # new structures waiting for their polish (the best are kept)
+STRUCTURES_RESERVED = 2  # elite polishes leave the numeric share room for this many structure polishes
 
 
 def declarations_of(ctx: SessionContext, c: Candidate) -> dict[str, Decl]:
@@ -108,6 +110,18 @@ def numeric_left(ctx: SessionContext, state: SessionState, spent_now: int = 0) -
     return max(cap - int(state.get("numeric", 0)) - spent_now - pending, 0)
 
 
+def phase_left(ctx: SessionContext, state: SessionState, phase: str) -> int:
+    """Evaluations a numeric phase may still use. Elite polishes (and their restarts) stop short of
+    the share by `STRUCTURES_RESERVED` structure polishes (a third of it at most): otherwise the
+    screening and the elite's restarts spend it all before the first proposal, and no new
+    structure ever gets its numbers."""
+    left = numeric_left(ctx, state)
+    if phase == "polish":
+        share = int(ctx.cfg.strategy.polish_share * ctx.cfg.budget.evaluations)
+        left -= min(STRUCTURES_RESERVED * ctx.cfg.strategy.structure_polish, share // 3)
+    return max(left, 0)
+
+
 def is_new_structure(ctx: SessionContext, c: Candidate) -> bool:
     """A promising proposal whose plan differs from its first parent's in more than numbers
     (promising: at least half its parent's fitness untuned; a structure that scores nothing is
@@ -171,7 +185,7 @@ def _advance(
             opt.tell(cur.get("tunable_values") or {}, c.fitness)
         except (ValueError, RuntimeError, ArithmeticError):  # a broken optimizer ends this phase
             opt = None
-        left = min(int(inner["remaining"]) - 1, numeric_left(ctx, state))
+        left = min(int(inner["remaining"]) - 1, phase_left(ctx, state, str(inner.get("phase"))))
         if opt is not None and left > 0 and not opt.done:
             return {**inner, "remaining": left, "optimizer": opt.to_json()}
         if inner.get("phase") == "screen":
@@ -267,7 +281,7 @@ def _polish(
     ended at dev .375-.385 / .305-.314, sigma 0.25 at .354 / .283-.309."""
     from evolution.search.cmaes import TunableOptimizer
 
-    n = min(n, numeric_left(ctx, state))
+    n = min(n, phase_left(ctx, state, phase))
     specs = bounded_specs(ctx, target)
     if not specs or n <= 0:
         return None

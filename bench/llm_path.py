@@ -34,13 +34,17 @@ from imperfect_model import FORMATS, GOOD, ImperfectCoder  # noqa: E402
 MODEL = "openai/fake-coder"
 
 
-def run_config(zoo: Path, out: Path, evaluations: int, seed: int, api_base: str, legacy: bool) -> Path:
+def run_config(
+    zoo: Path, out: Path, evaluations: int, seed: int, api_base: str, legacy: bool, no_polish: bool = False
+) -> Path:
     cfg = yaml.safe_load((zoo / "run.yaml").read_text())
     root = zoo.resolve()
     cfg["models"] = {k: str(root / v) for k, v in cfg["models"].items()}
     cfg["tasks"] = str(root / cfg["tasks"])
     cfg.update(name="llm-path", seed=seed)
     cfg["budget"] = {"evaluations": evaluations}
+    if no_polish:  # every evaluation after the seeds is a proposal: prompts compare across versions
+        cfg.setdefault("strategy", {})["cmaes_inner"] = 0
     proposer = {"model": MODEL, "api_base": api_base}
     if not legacy:  # retries and prices per proposer arrived with the LLM-path work
         proposer.update(max_retries=1, input_per_mtok=0.5, output_per_mtok=2.0)
@@ -68,6 +72,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--formats", choices=("all", "recipe", "good"), default="all")
     ap.add_argument("--out", type=Path, default=Path("bench/out/llm_path"))
+    ap.add_argument(
+        "--no-polish", action="store_true", help="strategy.cmaes_inner 0: only proposals after the seeds"
+    )
     args = ap.parse_args()
     pool = {"all": FORMATS, "recipe": ("recipe",), "good": GOOD}[args.formats]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -90,7 +97,9 @@ def main() -> None:
 
         legacy = True
     with FakeLLMServer(script=model) as server:
-        path = run_config(args.zoo, args.out, args.evaluations, args.seed, server.api_base, legacy)
+        path = run_config(
+            args.zoo, args.out, args.evaluations, args.seed, server.api_base, legacy, args.no_polish
+        )
         cfg = load_config(path)
         t0 = time.perf_counter()
         result = run_session(cfg, args.out)

@@ -64,7 +64,7 @@ def test_a_polish_restarts_only_after_it_improved() -> None:
 
     from zoo_fixture import small_zoo_info
 
-    from agents.tuning import POLISH_SIGMA, _polish_again
+    from agents.tuning import POLISH_SIGMA, _polish, _polish_again
     from evolution.recipes.facts import RecipeFacts
     from evolution.recipes.starters import example_source
     from evolution.runs.candidate import Candidate, SplitScores, TaskResult
@@ -79,7 +79,7 @@ def test_a_polish_restarts_only_after_it_improved() -> None:
         return Candidate(id=cid, status="ok", recipe=src, tunables={"density": 0.5}, dev=scores, operator=op)
 
     start, better = cand("c0001", 0.1, "seed"), cand("c0002", 0.2, "cmaes")
-    strategy = SimpleNamespace(cmaes_inner=9, polish_share=0.5)
+    strategy = SimpleNamespace(cmaes_inner=9, polish_share=0.5, structure_polish=6)
     ctx = SimpleNamespace(
         population={"c0001": start, "c0002": better},
         facts=facts,
@@ -93,3 +93,8 @@ def test_a_polish_restarts_only_after_it_improved() -> None:
     assert opt.sigma == POLISH_SIGMA and opt._es.popsize == 4  # 9 // 3 = 3, at least 4
     assert _polish_again(ctx, state, {"recipe_id": "c0002"}, {"index": 3}) is None  # nothing better: done
     assert _polish_again(ctx, {"numeric": 50}, {"recipe_id": "c0001"}, {"index": 3}) is None  # share spent
+    # elite polishes leave room for two structure polishes (6 each) in the share of 50
+    assert _polish_again(ctx, {"numeric": 31}, {"recipe_id": "c0001"}, {"index": 3})["remaining"] == 7
+    assert _polish_again(ctx, {"numeric": 38}, {"recipe_id": "c0001"}, {"index": 3}) is None
+    structure = _polish(ctx, {"numeric": 38}, better, {"index": 4}, 6, "structure")
+    assert structure is not None and structure["remaining"] == 6
