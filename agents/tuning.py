@@ -124,15 +124,14 @@ def phase_left(ctx: SessionContext, state: SessionState, phase: str) -> int:
 
 def is_new_structure(ctx: SessionContext, c: Candidate) -> bool:
     """A promising proposal whose plan differs from its first parent's in more than numbers
-    (promising: untuned, at least half its parent's fitness and half the run's best; a structure
-    that scores nothing, or far below what the run already has, is not worth a polish)."""
+    (promising: at least half its parent's fitness untuned; a structure that scores nothing is
+    not worth a polish)."""
     from evolution.merge.plan import MergePlan
 
     parent = ctx.population.get(c.parents[0]) if c.parents else None
     if c.operator not in ("mutate", "crossover") or c.status != "ok" or not c.tunables or parent is None:
         return False
-    best = max((p.fitness for p in ctx.population.values() if p.fitness is not None), default=0.0)
-    if not (c.fitness or 0.0) > 0.0 or (c.fitness or 0.0) < 0.5 * max(parent.fitness or 0.0, best):
+    if not (c.fitness or 0.0) > 0.0 or (c.fitness or 0.0) < 0.5 * (parent.fitness or 0.0):
         return False
     if not c.plan_json or not parent.plan_json:
         return False
