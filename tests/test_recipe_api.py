@@ -69,7 +69,7 @@ def test_default_sources_include_base_when_method_needs_none() -> None:
         (lambda: api.tunable("t", 2.0, 0.0, 1.0), "outside"),
         (lambda: api.tunable("bad name!", 0.5, 0.0, 1.0), "identifier"),
         (lambda: api.plan([]), "non-empty"),
-        (lambda: api.stack([("e1", 1, 0.5, 7)]), "entry 0"),
+        (lambda: api.stack([("e1", 1, 0.5, 100)]), r"input_scale=100 is outside"),
     ],
 )
 def test_builders_fail_early_with_hints(call, match: str) -> None:  # noqa: ANN001

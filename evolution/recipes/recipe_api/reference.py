@@ -168,26 +168,58 @@ def _first_sentence(doc: str) -> str:
     return text if cut < 0 else text[: cut + 1]
 
 
+# parameters most task-vector methods share: named only, their spec said once
+_COMMON = {"weight": (1.0, -4.0, 4.0), "density": (1.0, 0.0, 1.0), "lambda": (1.0, 0.0, 10.0)}
+
+
+def _short_signature(name: str) -> str:
+    """`uniform(method, sources=None, *, base, weights, ...)`: keyword-only defaults left out."""
+    sig = inspect.signature(getattr(recipe_api, name))
+    parts: list[str] = []
+    for p in sig.parameters.values():
+        if p.kind is p.KEYWORD_ONLY and "*" not in parts and not any(x.startswith("*") for x in parts):
+            parts.append("*")
+        prefix = {p.VAR_POSITIONAL: "*", p.VAR_KEYWORD: "**"}.get(p.kind, "")
+        shown = p.default is not inspect.Parameter.empty and p.kind is not p.KEYWORD_ONLY
+        parts.append(f"{prefix}{p.name}" + (f"={p.default!r}" if shown else ""))
+    return f"{name}({', '.join(parts)})"
+
+
+def _method_line(spec: object) -> str:
+    params = []
+    for p in spec.params:  # type: ignore[attr-defined]
+        star = "*" if p.per_model else ""
+        common = _COMMON.get(p.name)
+        if common is not None and (p.default, p.low, p.high) == common:
+            params.append(f"{p.name}{star}")
+            continue
+        rng = f" {p.low:g}..{p.high:g}" if p.low is not None and p.high is not None else ""
+        params.append(f"{p.name}{star}={_default(p)}{rng}")
+    most = "n" if spec.max_sources is None else str(spec.max_sources)  # type: ignore[attr-defined]
+    base = "base, " if spec.needs_base else ""  # type: ignore[attr-defined]
+    summary = spec.summary.split(";")[0]  # type: ignore[attr-defined]
+    head = f"- `{spec.name}` ({base}{spec.min_sources}..{most})"  # type: ignore[attr-defined]
+    return f"{head} {', '.join(params) or '-'}: {summary}"
+
+
 def compact_reference_markdown() -> str:
-    """What a chat model needs, in about a third of the tokens: signatures, one line per function
-    and per method (from the registry), no papers. Stable, so provider prompt caching applies."""
+    """What a chat model needs, in about a quarter of the tokens: short signatures, one line per
+    function and per method (from the registry), no papers. Stable, so provider prompt caching
+    applies."""
     from evolution.merge.registry import all_methods
 
     lines = [_intro(_COMPACT_INTRO), "Functions:"]
     for name in _FUNCTIONS:
         doc = inspect.getdoc(getattr(recipe_api, name)) or ""
-        lines.append(f"- `{_signature(name, typed=False)}`: {_first_sentence(doc)}")
-    lines += ["", _COMPACT_MODELS, "Merge methods (`*`: per source; defaults and ranges):"]
-    for spec in all_methods().values():
-        params = []
-        for p in spec.params:
-            rng = f" {p.low:g}..{p.high:g}" if p.low is not None and p.high is not None else ""
-            params.append(f"{p.name}{'*' if p.per_model else ''}={_default(p)}{rng}")
-        most = "n" if spec.max_sources is None else str(spec.max_sources)
-        base = "base, " if spec.needs_base else ""
-        summary = spec.summary.split(";")[0]
-        head = f"- `{spec.name}` ({base}{spec.min_sources}..{most} sources)"
-        lines.append(f"{head}: {', '.join(params) or '-'}. {summary}")
+        lines.append(f"- `{_short_signature(name)}`: {_first_sentence(doc)}")
+    common = ", ".join(f"`{n}` default {d:g}, {lo:g}..{hi:g}" for n, (d, lo, hi) in _COMMON.items())
+    lines += [
+        "",
+        _COMPACT_MODELS,
+        "Merge methods: (base, min..max sources) parameters: what it does. `*`: per source (a number or",
+        f"{{alias: value}}); a bare name is the usual spec: {common}.",
+    ]
+    lines += [_method_line(spec) for spec in all_methods().values()]
     return "\n".join(lines) + "\n"
 
 
