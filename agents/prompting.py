@@ -10,6 +10,7 @@ crossover's second parent. The steering and the (first) parent are never trimmed
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,10 +43,10 @@ def scores_line(ctx: SessionContext, cid: str) -> str:
     return ", ".join(f"{k} {v:.3f}" for k, v in c.dev.summary().items())
 
 
-def parent_text(ctx: SessionContext, cid: str, code: bool = True) -> str:
+def parent_text(ctx: SessionContext, cid: str, code: bool = True, weakest: bool = True) -> str:
     c = ctx.population[cid]
     head = f"{c.id} (island {c.island}, {c.method_family or 'recipe'}; dev: {scores_line(ctx, cid)})"
-    weak = weakest_task(ctx, c)
+    weak = weakest_task(ctx, c) if weakest else None
     if weak is not None and weak["expert_score"] > 0 and weak["score"] < weak["expert_score"]:
         head += (
             f"\nWeakest skill relative to its expert: {weak['task']} {weak['score']:.3f} "
@@ -81,7 +82,7 @@ def inspirations(ctx: SessionContext, cur: Current, k: int) -> list[str]:
         if len(chosen) == k:
             break
     chosen += [c for c in pool if c not in chosen][: k - len(chosen)]
-    return [parent_text(ctx, c.id) for c in chosen]
+    return [parent_text(ctx, c.id, weakest=False) for c in chosen]  # the weakest skill: the parent's only
 
 
 def system_prompt(ctx: SessionContext) -> str:
@@ -185,11 +186,30 @@ def _proposal_parts(ctx: SessionContext, cur: Current) -> tuple[str, dict[str, P
     return "mutate", parts
 
 
-def _attempted(cur: Current) -> str:
+def _attempted(ctx: SessionContext, cur: Current) -> str:
+    """The recipe the retry is about: as a diff against the parent when that is shorter (the
+    parent's code is in the same prompt), so a retry does not pay for the recipe twice."""
     code = cur.get("attempt_code")
     if not code:
         return "(no usable recipe code in your reply)"
-    return f"```python\n{code.rstrip()}\n```"
+    parent = ctx.population.get((cur.get("parents") or [""])[0])
+    if parent is not None and parent.recipe.strip() == code.strip():
+        return "(identical to the parent recipe below)"
+    whole = f"```python\n{code.rstrip()}\n```"
+    if parent is None:
+        return whole
+    diff = "".join(
+        difflib.unified_diff(
+            parent.recipe.rstrip().splitlines(keepends=True),
+            (code.rstrip() + "\n").splitlines(keepends=True),
+            "parent",
+            "yours",
+            n=1,
+        )
+    )
+    if not diff or len(diff) >= len(whole):
+        return whole
+    return f"Your changes to the parent recipe below:\n```diff\n{diff.rstrip()}\n```"
 
 
 def _retry_parts(ctx: SessionContext, cur: Current) -> tuple[str, dict[str, Part]]:
@@ -201,7 +221,7 @@ def _retry_parts(ctx: SessionContext, cur: Current) -> tuple[str, dict[str, Part
         "attempt": Part(str(attempt)),
         "max_attempts": Part(str(s.repair_attempts + s.novelty_retries)),
         "steering": Part(steering_text(cur)),
-        "attempted": Part(_attempted(cur), 1),
+        "attempted": Part(_attempted(ctx, cur), 1),
         "parent": Part(parent_text(ctx, cur["parents"][0])),
     }
     error = Part(str(cur.get("error") or ""))

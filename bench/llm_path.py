@@ -144,6 +144,7 @@ def main() -> None:
             indent=1,
         )
     )
+    (args.out / "prompts.json").write_text(json.dumps(proposal_msgs[:5], indent=1))  # what a model read
 
 
 if __name__ == "__main__":

@@ -340,7 +340,8 @@ def memory_context(
     if lessons:
         sections.append("#### Relevant lessons\n" + "\n".join(f"- {h.document}" for h in lessons))
     similar = store.similar_candidates(query, k=k_similar + len(skip), where={"status": {"$ne": "duplicate"}})
-    similar = [h for h in similar if h.id not in skip][:k_similar]
+    listed = {h.metadata.get("candidate") for h in lessons}  # a candidate once, not in both lists
+    similar = [h for h in similar if h.id not in skip and h.id not in listed][:k_similar]
     if similar:
         lines = [f"- {h.id} [{_outcome(h.metadata)}]: {h.document[:400]}" for h in similar]
         sections.append("#### Most similar past candidates\n" + "\n".join(lines))
