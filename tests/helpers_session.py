@@ -113,3 +113,21 @@ def check_lineage(run_dir: Path) -> list[Any]:
     )
     assert fsck.returncode == 0 and "dangling" not in fsck.stdout + fsck.stderr, fsck.stdout + fsck.stderr
     return cands
+
+
+def cascade_config(tmp: Path, name: str = "cascade") -> Any:
+    """A tiny choice-task run with cascade evaluation whose proposals (seed 0) meet the gate: enough
+    evaluations after the seeds and polishes that some stop after the dev subset."""
+    return tiny_config(
+        tmp,
+        name,
+        starters=("task_arithmetic", "ties"),
+        choice=True,
+        items=16,
+        budget={"evaluations": 20},
+        strategy={
+            "islands": 1,
+            "cmaes_inner": 3,
+            "cascade": {"enabled": True, "share": 0.5, "min_items": 2, "tolerance": 0.0},
+        },
+    )

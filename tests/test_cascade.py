@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers_session import check_lineage, tiny_config
+from helpers_session import cascade_config, check_lineage
 from zoo_fixture import small_zoo_info
 
 from agents.session import run_session
@@ -58,19 +58,7 @@ def test_two_stages_give_the_full_scores_or_stop_after_the_subset(evaluator: Res
 
 
 def test_a_session_with_cascade_stops_hopeless_proposals_and_never_crowns_them(tmp_path: Path) -> None:
-    cfg = tiny_config(
-        tmp_path,
-        "cascade",
-        starters=("task_arithmetic", "ties"),
-        choice=True,
-        items=16,
-        budget={"evaluations": 12},
-        strategy={
-            "islands": 1,
-            "cmaes_inner": 3,
-            "cascade": {"enabled": True, "share": 0.5, "min_items": 2, "tolerance": 0.0},
-        },
-    )
+    cfg = cascade_config(tmp_path)
     result = run_session(cfg, tmp_path / "runs")
     cands = check_lineage(result.run_dir)
     stopped = [c for c in cands if c.status == "stopped"]

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import report_browser
-from helpers_session import tiny_config
+from helpers_session import cascade_config, tiny_config
 from typer.testing import CliRunner
 
 from agents.session import run_session
@@ -291,19 +291,7 @@ def test_real_session_report_renders_in_chromium(run_dir: Path, browser: Any, tm
 def cascade_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real session with cascade evaluation: hopeless proposals stop after a dev subset."""
     tmp = tmp_path_factory.mktemp("report-cascade")
-    cfg = tiny_config(
-        tmp,
-        "cascade",
-        starters=("task_arithmetic", "ties"),
-        choice=True,
-        items=16,
-        budget={"evaluations": 12},
-        strategy={
-            "islands": 1,
-            "cmaes_inner": 3,
-            "cascade": {"enabled": True, "share": 0.5, "min_items": 2, "tolerance": 0.0},
-        },
-    )
+    cfg = cascade_config(tmp)
     return run_session(cfg, tmp / "runs").run_dir
 
 
