@@ -55,7 +55,7 @@ def test_a_full_disk_stops_the_run_in_one_line_and_resume_finishes_it(
             "_record_new",
             OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)),
             1,
-            "the lineage commit of c0001",
+            "the lineage commit of c000",  # the second recorded: c0000 or c0001, whichever finished first
         ),
         (SqliteSaver, "put", sqlite3.OperationalError("database or disk is full"), 2, "the checkpoint"),
         (SessionMemory, "record", RuntimeError("Error: database or disk is full"), 1, "the memory of c0"),

@@ -153,7 +153,10 @@ def test_session_hooks_repair_on_first_use_and_record(run: tuple[Path, Lineage])
     new = make("c0004", "ties", 0.9, None)
     assert hooks.novelty(ctx, {"id": "c0004", "plan_json": new.plan_json, "plan_hash": new.plan_hash}) is None  # type: ignore[arg-type]
     cur = {"parents": ["c0002"], "operator": "mutate"}
-    assert "#### Most similar past candidates" in hooks.memory(ctx, {}, cur)  # type: ignore[arg-type]
+    text = hooks.memory(ctx, {}, cur)  # type: ignore[arg-type]
+    assert "#### Relevant lessons" in text and "c0002" not in text  # the parent is in the prompt anyway
+    for cid in ("c0000", "c0001", "c0003"):  # each other candidate once: as a lesson or as similar
+        assert text.count(f"- {cid} ") == 1, text
     assert "Lessons from the parents:\n- c0002" in hooks.reflection(ctx, {}, cur)  # type: ignore[arg-type]
     rec = make("c0004", "ties", 0.9, 0.7, ("c0002",), steering=["s0001", "s0002"])
     rec = rec.model_copy(update={"commit": lin.record(rec)})
