@@ -37,7 +37,7 @@ class SessionMemory:
         embedding: str | None = None,
         store: MemoryStore | None = None,
         k_lessons: int = 4,
-        k_similar: int = 4,
+        k_similar: int = 2,
         threshold: float | None = None,
     ) -> None:
         self.run_dir = Path(run_dir)

@@ -84,7 +84,7 @@ class StrategyConfig(_Strict):
     parent_sampling: Literal["weighted", "power_law", "pareto"] = "weighted"  # pareto: NSGA-II over tasks
     selection_sharpness: float = Field(default=10.0, gt=0)  # weighted sampling: lower explores more
     layer_blocks: int | None = Field(default=None, ge=1)  # genome depth blocks for cmaes/random/m2n2
-    inspirations: int = Field(default=2, ge=0)  # strong archive recipes shown beside the parents
+    inspirations: int = Field(default=1, ge=0)  # strong archive recipes shown beside the parents
     # a proposal whose plan has a new structure (methods, sources, layer topology) and tunables
     # gets this many CMA-ES evaluations of its own before it competes with polished elites
     structure_polish: int = Field(default=6, ge=0)
