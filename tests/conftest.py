@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,3 +29,13 @@ def tied_family(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def gpt2_family(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A GPT-2 base and one expert (3 layers, tied head, Conv1D weights)."""
     return build_gpt2_family(tmp_path_factory.mktemp("gpt2_family"))
+
+
+@pytest.fixture(scope="module")
+def hf_offline() -> Iterator[None]:
+    """Hugging Face offline mode for one module (restored after): nothing may be downloaded.
+    A module opts in with `pytestmark = pytest.mark.usefixtures("hf_offline")`."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_DATASETS_OFFLINE", "1")
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        yield

@@ -1,11 +1,16 @@
-"""A real Llama wired as a bigram model, so its greedy output is known (scorer tests)."""
+"""A real Llama wired as a bigram model, so its greedy output is known (scorer tests), and the
+small files the lm-eval tests build around it."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from evolution.zoo.tokenizer import BOS, EOS, PAD, VOCAB
+from evolution.zoo.tokenizer import BOS, EOS, PAD, VOCAB, build_tokenizer
 
 FILLER = "x"
 
@@ -47,3 +52,29 @@ def bigram_model(successor: dict[str, str]) -> LlamaForCausalLM:
 
 # '=' -> "hi" then EOS; anything else continues with FILLER.
 EMIT_HI = {"=": "h", "h": "i", "i": EOS}
+
+
+def save_bigram(folder: Path, successor: dict[str, str]) -> Path:
+    """A bigram Llama saved as an HF folder with the zoo's tokenizer."""
+    bigram_model(successor).save_pretrained(folder)
+    build_tokenizer().save_pretrained(folder)
+    return folder
+
+
+def hi_ho_merge(root: Path) -> tuple[Any, Any]:
+    """(merger, model): a resident 0.75/0.25 linear merge of a bigram emitting 'hi' after '=' and
+    one emitting 'ho'."""
+    from evolution.merge.materialize_memory import ResidentMerger
+    from evolution.scoring.baselines import uniform_plan
+
+    hi = save_bigram(root / "hi", {"=": "h", "h": "i", "i": EOS})
+    ho = save_bigram(root / "ho", {"=": "h", "h": "o", "o": EOS})
+    merger = ResidentMerger.from_paths({"hi": hi, "ho": ho}, "hi", device="cpu")
+    plan = uniform_plan(
+        "linear", ["hi", "ho"], None, 1, False, per_source={"hi": {"weight": 0.75}, "ho": {"weight": 0.25}}
+    )
+    return merger, merger.materialize(plan)
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers_bigram import write_jsonl
 from helpers_session import check_lineage, git, tiny_config
 from zoo_fixture import small_zoo_info
 
@@ -27,12 +28,7 @@ TEMPLATE = (
 )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def offline():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HF_DATASETS_OFFLINE", "1")
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        yield
+pytestmark = pytest.mark.usefixtures("hf_offline")  # nothing may be downloaded
 
 
 def zoo_rows(task: str) -> list[dict]:
@@ -42,10 +38,6 @@ def zoo_rows(task: str) -> list[dict]:
         for s in ("dev", "test")
         for line in (out / f"data/{task}_{s}.jsonl").read_text().splitlines()
     ]
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
 def test_session_with_a_local_lmeval_task_as_fitness(tmp_path: Path) -> None:

@@ -12,10 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers_bigram import bigram_model
+from helpers_bigram import hi_ho_merge
 
-from evolution.merge.materialize_memory import ResidentMerger
-from evolution.scoring.baselines import uniform_plan
 from evolution.scoring.lmeval import (
     load_tasks,
     run_lmeval,
@@ -25,14 +23,6 @@ from evolution.scoring.lmeval import (
 )
 from evolution.scoring.scorer import score_model
 from evolution.scoring.tasks import load_suite
-from evolution.zoo.tokenizer import EOS, build_tokenizer
-
-
-def save_bigram(folder: Path, successor: dict[str, str]) -> Path:
-    """A bigram Llama (see helpers_bigram) saved as an HF folder with the zoo's tokenizer."""
-    bigram_model(successor).save_pretrained(folder)
-    build_tokenizer().save_pretrained(folder)
-    return folder
 
 
 def write_suite(tmp: Path, test_rows: list[dict] | None = None) -> Path:
@@ -73,26 +63,12 @@ def write_suite(tmp: Path, test_rows: list[dict] | None = None) -> Path:
     return path
 
 
-@pytest.fixture(scope="module", autouse=True)
-def offline():
-    """Hugging Face offline mode for this module only (restored after, other tests unaffected)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HF_DATASETS_OFFLINE", "1")
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        yield
+pytestmark = pytest.mark.usefixtures("hf_offline")  # nothing may be downloaded
 
 
 @pytest.fixture(scope="module")
 def merged(tmp_path_factory):
-    """A resident 0.75/0.25 linear merge of a model emitting 'hi' after '=' and one emitting 'ho'."""
-    root = tmp_path_factory.mktemp("bigram")
-    hi = save_bigram(root / "hi", {"=": "h", "h": "i", "i": EOS})
-    ho = save_bigram(root / "ho", {"=": "h", "h": "o", "o": EOS})
-    merger = ResidentMerger.from_paths({"hi": hi, "ho": ho}, "hi", device="cpu")
-    plan = uniform_plan(
-        "linear", ["hi", "ho"], None, 1, False, per_source={"hi": {"weight": 0.75}, "ho": {"weight": 0.25}}
-    )
-    return merger, merger.materialize(plan)
+    return hi_ho_merge(tmp_path_factory.mktemp("bigram"))
 
 
 def test_lmeval_scores_equal_the_native_scorer(merged, tmp_path) -> None:

@@ -8,20 +8,17 @@ the seed; answers (what lm-eval's filters extracted) are kept per item.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import yaml
-from helpers_bigram import bigram_model
+from helpers_bigram import hi_ho_merge, write_jsonl
 
-from evolution.merge.materialize_memory import ResidentMerger
-from evolution.scoring.baselines import uniform_plan
 from evolution.scoring.lmeval_tasks import LmevalTaskError, split_indices
 from evolution.scoring.scorer import score_model
 from evolution.scoring.task_options import Slice, slice_indices
 from evolution.scoring.tasks import load_suite
-from evolution.zoo.tokenizer import EOS, build_tokenizer
+from evolution.zoo.tokenizer import build_tokenizer
 
 EM_ROWS = [
     {"prompt": p, "answer": a}
@@ -55,31 +52,12 @@ CH_ROWS = [
 ]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def offline():
-    """Hugging Face offline mode for this module only: nothing may be downloaded."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HF_DATASETS_OFFLINE", "1")
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        yield
+pytestmark = pytest.mark.usefixtures("hf_offline")  # nothing may be downloaded
 
 
 @pytest.fixture(scope="module")
 def merged(tmp_path_factory):
-    """A resident 0.75/0.25 linear merge of a model emitting 'hi' after '=' and one emitting 'ho'."""
-    root = tmp_path_factory.mktemp("bigram")
-    for name, succ in (("hi", {"=": "h", "h": "i", "i": EOS}), ("ho", {"=": "h", "h": "o", "o": EOS})):
-        bigram_model(succ).save_pretrained(root / name)
-        build_tokenizer().save_pretrained(root / name)
-    merger = ResidentMerger.from_paths({"hi": root / "hi", "ho": root / "ho"}, "hi", device="cpu")
-    plan = uniform_plan(
-        "linear", ["hi", "ho"], None, 1, False, per_source={"hi": {"weight": 0.75}, "ho": {"weight": 0.25}}
-    )
-    return merger, merger.materialize(plan)
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return hi_ho_merge(tmp_path_factory.mktemp("bigram"))
 
 
 def user_task_yamls(folder: Path, cache: Path) -> None:
