@@ -123,29 +123,19 @@ def propose(block: dict[str, Any], style: str) -> str:
         if forced is not None:
             code = replace_literals(code, forced[0], lits)
             notes.append(forced[1] + " (steering: avoid)")
-    if aim:  # no steering: half the time, move weight toward the expert of the weakest skill
-        code, aimed, _ = follow_hints(
-            code,
-            parents[0]["recipe"],
-            aim,
-            ctx.experts,
-            ctx.num_layers,
-            rng,
-            parents[0].get("tunables"),
-            ctx.bounds,
+
+    def apply(code: str, wanted: list[Hint]) -> tuple[str, list[str], list[str]]:
+        """Hints applied to `code` from the parent's recipe and values."""
+        p = parents[0]
+        return follow_hints(
+            code, p["recipe"], wanted, ctx.experts, ctx.num_layers, rng, p.get("tunables"), ctx.bounds
         )
+
+    if aim:  # no steering: half the time, move weight toward the expert of the weakest skill
+        code, aimed, _ = apply(code, aim)
         notes += [f"{n} (aiming at the weakest skill, {parents[0]['weakest']['task']})" for n in aimed]
     if hints:  # after the operator's edits, from the parent's values: the hint wins where they clash
-        code, hinted, missed = follow_hints(
-            code,
-            parents[0]["recipe"],
-            hints,
-            ctx.experts,
-            ctx.num_layers,
-            rng,
-            parents[0].get("tunables"),
-            ctx.bounds,
-        )
+        code, hinted, missed = apply(code, hints)
         notes += [f"{n} (steering)" for n in hinted]
         ignored += [f"{m}: no literal of this recipe sets it" for m in missed]
     lines = [f"{NOT_AN_LLM}: {what}.", "Edits:"] + [f"- {n}" for n in notes]
