@@ -61,10 +61,10 @@ def sources_json(ctx: SessionContext) -> dict[str, Any] | None:
 
 
 def references(ctx: SessionContext) -> dict[str, float]:
-    """Per task, the best dev score of a single source model, and which model that is."""
-    sources = source_scores(ctx) or {}
-    tasks = next(iter(sources.values())).tasks if sources else {}
-    return {t: max(s.tasks[t].score for s in sources.values()) for t in tasks}
+    """Per task, the best dev score of a single source model."""
+    from evolution.scoring.objective import best_single
+
+    return best_single(source_scores(ctx) or {})
 
 
 def expert_of(ctx: SessionContext, task: str) -> str | None:

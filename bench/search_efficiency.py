@@ -250,7 +250,7 @@ def load_or_build(zoo: Path, small: bool) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from evolution.scoring.objective import Objective
+    from evolution.scoring.objective import Objective, best_single
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--zoo", type=Path, nargs="+", default=[ROOT / "zoo" / "s0"], help="zoo folders")
@@ -297,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
                     "t": [t for t, _ in log],
                     "test": fitness_of(test),
                     "test_tasks": {t: test.tasks[t].score for t in tasks},
-                    "expert_test": {t: max(s.tasks[t].score for s in expert_test.values()) for t in tasks},
+                    "expert_test": best_single(expert_test),
                     "stopped": sum(f is None for _, f in log),
                 }
                 results.setdefault(kind, {})[key] = run

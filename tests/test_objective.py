@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from evolution.scoring.objective import (
     Objective,
+    best_single,
     check_tasks,
     describe,
     fitness,
@@ -108,3 +109,12 @@ def test_with_fitness_sets_value_and_description_only_with_an_objective() -> Non
     scored = with_fitness(Objective(kind="min"), split)
     assert scored.fitness == 0.3 and scored.objective == "min(math, ja, code)"
     assert scored.mean == split.mean
+
+
+def test_best_single_is_each_tasks_best_source() -> None:
+    def split(**scores: float) -> SplitScores:
+        return SplitScores(tasks={t: TaskResult(score=v, per_item=[v]) for t, v in scores.items()})
+
+    sources = {"math": split(math=0.9, ja=0.1), "ja": split(math=0.2, ja=0.7)}
+    assert best_single(sources) == {"math": 0.9, "ja": 0.7}
+    assert best_single({}) == {}

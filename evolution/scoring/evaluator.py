@@ -16,7 +16,7 @@ from typing import Any
 from evolution.merge.plan import MergePlan
 from evolution.scoring.batching import BatchSize
 from evolution.scoring.cascade import Cascade
-from evolution.scoring.objective import Objective, check_tasks, needs_references, with_fitness
+from evolution.scoring.objective import Objective, best_single, check_tasks, needs_references, with_fitness
 from evolution.scoring.profile import Profile, stage
 from evolution.scoring.scores import Evaluation, SplitScores
 
@@ -121,9 +121,7 @@ class ResidentEvaluator:
 
     def references(self) -> dict[str, float]:
         """Per task, the best dev score of any single source model (its expert's)."""
-        sources = self.source_scores()
-        tasks = next(iter(sources.values())).tasks if sources else {}
-        return {t: max(s.tasks[t].score for s in sources.values()) for t in tasks}
+        return best_single(self.source_scores())
 
     def _score(self, model: Any, split: str, suite: Any, profile: Profile | None) -> SplitScores:
         from evolution.scoring.scorer import score_model

@@ -108,6 +108,12 @@ def fitness(
     return mean
 
 
+def best_single(sources: Mapping[str, SplitScores]) -> dict[str, float]:
+    """Per task, the best score of any single source model (its expert's): the references."""
+    tasks = next(iter(sources.values())).tasks if sources else {}
+    return {t: max(s.tasks[t].score for s in sources.values()) for t in tasks}
+
+
 def weakest(scores: Mapping[str, float], references: Mapping[str, float]) -> tuple[str, float, float] | None:
     """(task, score, its expert's score) with the lowest score relative to its expert, or None."""
     rel = [(s / references[t], t) for t, s in scores.items() if references.get(t, 0.0) > 0]
