@@ -48,14 +48,13 @@ class SessionHooks:
         return "(no memory store in this session)"
 
     def reflection(self, ctx: SessionContext, state: SessionState, current: Current) -> str:
-        """Why the parent scored as it did; default: its own notes and per-task dev scores."""
+        """Why the parents scored as they did; default: their own reflections. (Their scores head
+        the prompt's parent sections already.)"""
         lines = []
         for pid in current.get("parents", []):
             p = ctx.population.get(pid)
-            if p is None:
-                continue
-            dev = ", ".join(f"{k} {v:.3f}" for k, v in p.dev.summary().items()) if p.dev else "not scored"
-            lines.append(f"{p.id} ({p.operator or 'seed'}): dev {dev}. {(p.reflection or '').strip()[:300]}")
+            if p is not None and (p.reflection or "").strip():
+                lines.append(f"{p.id}: {p.reflection.strip()[:300]}")
         return "\n".join(lines) or "(first proposals: nothing to reflect on yet)"
 
     def novelty(self, ctx: SessionContext, current: Current) -> str | None:
@@ -142,9 +141,10 @@ class MemoryHooks(SessionHooks):
         return self.run_memory(ctx, state).context(parents, fallback)  # type: ignore[arg-type]
 
     def reflection(self, ctx: SessionContext, state: SessionState, current: Current) -> str:
-        """The parents' stored lessons (what their own change did), after the default summary."""
+        """The parents' stored lessons (what their own change did), after the default summary. A
+        seed's lesson only restates the code and scores its parent section shows, so it is left out."""
         base = super().reflection(ctx, state, current)
-        parents = list(current.get("parents", []))
+        parents = [p for p in current.get("parents", []) if p in ctx.population and ctx.population[p].parents]
         lessons = self.run_memory(ctx, state).parent_lessons(parents) if parents else []  # type: ignore[arg-type]
         if not lessons:
             return base

@@ -10,7 +10,10 @@ crossover's second parent. The steering and the (first) parent are never trimmed
 
 from __future__ import annotations
 
+import ast
 import difflib
+import io
+import tokenize
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +46,34 @@ def scores_line(ctx: SessionContext, cid: str) -> str:
     return ", ".join(f"{k} {v:.3f}" for k, v in c.dev.summary().items())
 
 
-def parent_text(ctx: SessionContext, cid: str, code: bool = True, weakest: bool = True) -> str:
+def terse_recipe(code: str) -> str:
+    """A recipe shown for its idea, not for edits: the docstring's first line and no comments.
+    Code that does not parse is returned as it is."""
+    try:
+        tree = ast.parse(code)
+        tokens = tokenize.generate_tokens(io.StringIO(code).readline)
+        comments = [t.start for t in tokens if t.type == tokenize.COMMENT]
+    except (SyntaxError, tokenize.TokenError, IndentationError):
+        return code
+    lines = code.splitlines()
+    for row, col in reversed(comments):
+        kept = lines[row - 1][:col].rstrip()
+        lines[row - 1] = kept if kept else None  # type: ignore[call-overload]
+    doc = tree.body[0] if tree.body and isinstance(tree.body[0], ast.Expr) else None
+    if doc is not None and isinstance(doc.value, ast.Constant) and isinstance(doc.value.value, str):
+        first = (doc.value.value.strip().splitlines() or [""])[0]
+        lines[doc.lineno - 1 : doc.end_lineno] = [f'"""{first}"""'] + [None] * (doc.end_lineno - doc.lineno)  # type: ignore[operator]
+    out: list[str] = []
+    for line in lines:
+        if line is None or (not line and out and not out[-1]):
+            continue
+        out.append(line)
+    return "\n".join(out).strip("\n")
+
+
+def parent_text(
+    ctx: SessionContext, cid: str, code: bool = True, weakest: bool = True, terse: bool = False
+) -> str:
     c = ctx.population[cid]
     head = f"{c.id} (island {c.island}, {c.method_family or 'recipe'}; dev: {scores_line(ctx, cid)})"
     weak = weakest_task(ctx, c) if weakest else None
@@ -53,7 +83,8 @@ def parent_text(ctx: SessionContext, cid: str, code: bool = True, weakest: bool 
             f"(`{weak['expert']}` alone: {weak['expert_score']:.3f}); raising it without losing the "
             "others is what this run needs."
         )
-    return head if not code else f"{head}\n\n```python\n{c.recipe.rstrip()}\n```"
+    recipe = terse_recipe(c.recipe) if terse else c.recipe.rstrip()
+    return head if not code else f"{head}\n\n```python\n{recipe}\n```"
 
 
 def steering_text(cur: Current) -> str:
@@ -82,7 +113,8 @@ def inspirations(ctx: SessionContext, cur: Current, k: int) -> list[str]:
         if len(chosen) == k:
             break
     chosen += [c for c in pool if c not in chosen][: k - len(chosen)]
-    return [parent_text(ctx, c.id, weakest=False) for c in chosen]  # the weakest skill: the parent's only
+    # the weakest skill is the parent's business only; the code is there for its idea
+    return [parent_text(ctx, c.id, weakest=False, terse=True) for c in chosen]
 
 
 def system_prompt(ctx: SessionContext) -> str:

@@ -74,14 +74,19 @@ def run_arm(cfg_path: Path, runs: Path, **kw: Any) -> dict[str, Any]:
     from agents.session import run_session
     from evolution.runs.config import load_config
 
-    stamps: list[float] = []
+    stamps: list[tuple[float, bool]] = []  # (when, a seed) per record
     t0 = time.perf_counter()
     result = run_session(
-        load_config(cfg_path), runs, on_record=lambda c, s: stamps.append(time.perf_counter())
+        load_config(cfg_path),
+        runs,
+        on_record=lambda c, s: stamps.append((time.perf_counter(), c.operator == "seed")),
     )
     wall = time.perf_counter() - t0
     state = result.state
-    steady = stamps[-1] - stamps[0] if len(stamps) > 1 else float("nan")
+    steady = stamps[-1][0] - stamps[0][0] if len(stamps) > 1 else float("nan")
+    # the proposal phase: from the last seed's record on, where the proposers' concurrency acts
+    last_seed = max((i for i, (_, seed) in enumerate(stamps) if seed), default=0)
+    phase = stamps[-1][0] - stamps[last_seed][0] if len(stamps) - 1 > last_seed else float("nan")
     best = state.get("best") or {}
     return {
         "evaluations": state["evaluations"],
@@ -90,24 +95,34 @@ def run_arm(cfg_path: Path, runs: Path, **kw: Any) -> dict[str, Any]:
         "evals_per_min": 60 * state["evaluations"] / wall,
         "cands_per_min": 60 * state["candidates"] / wall,
         "steady_cands_per_min": 60 * (len(stamps) - 1) / steady if steady == steady else float("nan"),
+        "proposal_cands_per_min": (
+            60 * (len(stamps) - 1 - last_seed) / phase if phase == phase else float("nan")
+        ),
+        "proposal_candidates": len(stamps) - 1 - last_seed,
         "best_dev": best.get("fitness", best.get("dev")),
         "best_test": best.get("test"),
     }
 
 
 def show(rows: list[tuple[str, list[dict[str, Any]]]]) -> None:
-    base = statistics.mean(r["cands_per_min"] for r in rows[0][1])
+    """Means over seeds; `x first` for the whole session and for the proposal phase (after the
+    seeds, which every arm evaluates alike)."""
+
+    def mean(rs: list[dict[str, Any]], key: str) -> float:
+        return statistics.mean(float(r.get(key) or 0.0) for r in rs)
+
+    base = mean(rows[0][1], "cands_per_min")
+    base_phase = mean(rows[0][1], "proposal_cands_per_min") or float("nan")
     print(
-        f"{'arm':<24} {'seeds':>5} {'evals/min':>10} {'cands/min':>10} {'steady c/min':>13} "
-        f"{'x first':>8} {'best dev':>9} {'wall s':>8}"
+        f"{'arm':<24} {'seeds':>5} {'evals/min':>10} {'cands/min':>10} {'x first':>8} "
+        f"{'proposal c/min':>15} {'x first':>8} {'best dev':>9} {'wall s':>8}"
     )
     for name, rs in rows:
-        cpm = statistics.mean(r["cands_per_min"] for r in rs)
+        cpm, phase = mean(rs, "cands_per_min"), mean(rs, "proposal_cands_per_min")
         print(
-            f"{name:<24} {len(rs):>5} {statistics.mean(r['evals_per_min'] for r in rs):>10.2f} {cpm:>10.2f} "
-            f"{statistics.mean(r['steady_cands_per_min'] for r in rs):>13.2f} {cpm / base:>8.2f} "
-            f"{statistics.mean(r['best_dev'] or 0.0 for r in rs):>9.4f} "
-            f"{statistics.mean(r['wall_s'] for r in rs):>8.1f}",
+            f"{name:<24} {len(rs):>5} {mean(rs, 'evals_per_min'):>10.2f} {cpm:>10.2f} {cpm / base:>8.2f} "
+            f"{phase:>15.2f} {phase / base_phase:>8.2f} {mean(rs, 'best_dev'):>9.4f} "
+            f"{mean(rs, 'wall_s'):>8.1f}",
             flush=True,
         )
 

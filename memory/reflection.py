@@ -27,7 +27,7 @@ def _fmt_param(value: Any) -> str:
     return str(value)
 
 
-def _describe_group(g: dict[str, Any], index: int | None) -> str:
+def _describe_group(g: dict[str, Any], index: int | None, plan_base: str | None = None) -> str:
     parts = []
     for s in g.get("sources") or []:
         src = s["model"]
@@ -41,7 +41,7 @@ def _describe_group(g: dict[str, Any], index: int | None) -> str:
     params = g.get("params") or {}
     if params:
         text += " " + ", ".join(f"{k}={_fmt_param(v)}" for k, v in sorted(params.items()))
-    if g.get("base"):
+    if g.get("base") and g["base"]["model"] != plan_base:  # the plan's own base goes without saying
         text += f" base={g['base']['model']}"
     if float(g.get("residual_scale", 1.0)) != 1.0:
         text += f" scale={float(g['residual_scale']):.2f}"
@@ -49,28 +49,35 @@ def _describe_group(g: dict[str, Any], index: int | None) -> str:
 
 
 def summarize_plan(plan: str | dict[str, Any] | None) -> str:
-    """A compact text of a plan: per layer range the method, sources and parameters."""
+    """A compact text of a plan: per layer range the method, sources and parameters. Embeddings
+    that follow the first layers and norm/head that follow the last (the usual case) go unsaid."""
     data = load_plan(plan)
     if not data:
         return "no plan"
     layers = data.get("layers") or []
+    base = data.get("base_model")
     runs: list[tuple[int, int, str]] = []
     for i, g in enumerate(layers):
-        desc = _describe_group(g, i)
+        desc = _describe_group(g, i, base)
         if runs and runs[-1][2] == desc:
             runs[-1] = (runs[-1][0], i, desc)
         else:
             runs.append((i, i, desc))
     parts = [f"layers {a}-{b}: {d}" if a != b else f"layer {a}: {d}" for a, b, d in runs]
     like_layers = {d: f"layers {a}-{b}" if a != b else f"layer {a}" for a, b, d in runs}
+    usual = {"embed": runs[0][2] if runs else None, "norm": runs[-1][2] if runs else None}
+    usual["head"] = usual["norm"]
     same: dict[str, list[str]] = defaultdict(list)
     for name in ("embed", "norm", "head"):
-        if data.get(name):
-            desc = _describe_group(data[name], None)
-            if desc in like_layers:  # the usual case: say so instead of repeating the recipe
-                same[like_layers[desc]].append(name)
-            else:
-                parts.append(f"{name}: {desc}")
+        if not data.get(name):
+            continue
+        desc = _describe_group(data[name], None, base)
+        if desc == usual[name]:
+            continue
+        if desc in like_layers:  # say which layers it follows instead of repeating the recipe
+            same[like_layers[desc]].append(name)
+        else:
+            parts.append(f"{name}: {desc}")
     parts += [f"{', '.join(names)} as {where}" for where, names in same.items()]
     return f"{len(layers)} layers; " + "; ".join(parts)
 
@@ -198,7 +205,7 @@ def offline_lesson(parent: Candidate | None, child: Candidate, other_parent: Can
     if parent is None or parent.dev_mean is None:
         scores = ", ".join(f"{t} {s:.3f}" for t, _, s in task_deltas(None, child))
         plan = summarize_plan(child.plan_json)
-        return f"{head}: seed, dev mean {child.dev_mean or 0.0:.3f} ({scores}). Plan: {plan}"
+        return f"{head}: dev mean {child.dev_mean or 0.0:.3f} ({scores}). Plan: {plan}"
     if other_parent is not None and (other_parent.dev_mean or -1e9) > (parent.dev_mean or -1e9):
         parent, other_parent = other_parent, parent
     dp, dc = parent.dev_mean or 0.0, child.dev_mean or 0.0

@@ -1,10 +1,11 @@
-"""What a retry prompt shows of the recipe it is about: nothing twice."""
+"""What a prompt shows of recipes: nothing twice, and archive recipes for their idea only."""
 
 from __future__ import annotations
 
+import ast
 from types import SimpleNamespace
 
-from agents.prompting import _attempted
+from agents.prompting import _attempted, terse_recipe
 from evolution.recipes.starters import example_source
 
 
@@ -24,3 +25,16 @@ def test_a_retry_shows_a_diff_against_the_parent_or_says_it_is_identical() -> No
     rewritten = "def build():\n    return None\n"  # nothing in common: the whole recipe is shorter
     assert _attempted(ctx, {**cur, "attempt_code": rewritten}) == f"```python\n{rewritten.rstrip()}\n```"
     assert _attempted(ctx, {**cur, "attempt_code": ""}) == "(no usable recipe code in your reply)"
+
+
+def test_an_inspiration_keeps_its_code_and_first_docstring_line_but_no_comments() -> None:
+    code = example_source("ties")
+    code += 'LABEL = "# not a comment"  # a comment\n'
+    terse = terse_recipe(code)
+    first = ast.get_docstring(ast.parse(code)).splitlines()[0]  # type: ignore[union-attr]
+    assert terse.startswith(f'"""{first}"""') and "\n\n\n" not in terse
+    assert 'LABEL = "# not a comment"' in terse and "a comment" not in terse.replace("not a comment", "")
+    assert ast.dump(ast.parse(terse).body[-1]) == ast.dump(ast.parse(code).body[-1])  # same code
+    assert [type(n) for n in ast.parse(terse).body] == [type(n) for n in ast.parse(code).body]
+    assert len(terse) < len(code)
+    assert terse_recipe("def build(:\n") == "def build(:\n"  # not Python: shown as it is

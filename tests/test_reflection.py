@@ -61,10 +61,15 @@ def test_summarize_plan_groups_layer_ranges() -> None:
         {**g, "sources": [{"model": "math", "layer": i}, {"model": "rev", "layer": i}]} for i in range(2)
     ]
     same = {"models": ["math", "rev"], "embed": g, "layers": layers, "norm": g, "head": g}
-    assert (
-        reflection.summarize_plan(same)
-        == "2 layers; layers 0-1: ties[math, rev]; embed, norm, head as layers 0-1"
+    assert reflection.summarize_plan(same) == "2 layers; layers 0-1: ties[math, rev]"  # the usual goes unsaid
+    # a head like the first layers (not the last) is named; so is a base other than the plan's
+    lin = {"method": "linear", "sources": [{"model": "math"}], "base": {"model": "rev"}}
+    odd = {**same, "base_model": "rev", "layers": [layers[0], {**lin, "base": {"model": "math"}}], "head": g}
+    odd["norm"] = {**lin, "base": {"model": "math"}}
+    assert reflection.summarize_plan(odd) == (
+        "2 layers; layer 0: ties[math, rev]; layer 1: linear[math] base=math; head as layer 0"
     )
+    assert "base=" not in reflection.summarize_plan({**odd, "layers": [layers[0], lin], "norm": lin})
 
 
 def test_plan_changes_name_methods_weights_and_sources() -> None:
@@ -93,7 +98,7 @@ def test_offline_lesson_says_what_changed_and_what_it_did() -> None:
     text = reflection.offline_lesson(PARENT, failed)
     assert "failed: RecipeError: line 3: bad method" in text and "c0001" in text
     seed = reflection.offline_lesson(None, PARENT)
-    assert "seed, dev mean 0.500" in seed and "addition 0.400" in seed
+    assert "(linear, seed by offline/mutator): dev mean 0.500" in seed and "addition 0.400" in seed
 
 
 def test_crossover_lesson_compares_with_the_better_parent() -> None:

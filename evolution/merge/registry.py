@@ -86,6 +86,7 @@ class MethodSpec:
     family: Family
     summary: str
     paper: str
+    brief: str = ""  # a few words for the compact reference a chat model reads every call
     params: tuple[ParamSpec, ...] = ()
     needs_base: bool = False
     min_sources: int = 1

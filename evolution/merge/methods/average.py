@@ -80,6 +80,7 @@ def model_stock(inputs: MergeInputs) -> torch.Tensor:
 register(
     MethodSpec(
         name="linear",
+        brief="weighted average (model soup)",
         fn=linear,
         family="average",
         summary="weighted average of the sources (model soup); normalize divides by the sum of weights",
@@ -95,6 +96,7 @@ register(
 register(
     MethodSpec(
         name="metric_weighted",
+        brief="average weighted by softmax(score / temperature)",
         fn=metric_weighted,
         family="average",
         summary=(
@@ -120,6 +122,7 @@ register(
 register(
     MethodSpec(
         name="model_stock",
+        brief="Model Stock: base-to-average ratio from task-vector cosines",
         fn=model_stock,
         family="average",
         summary=(

@@ -68,6 +68,7 @@ _PAPER = (
 register(
     MethodSpec(
         name="consensus_ta",
+        brief="task arithmetic on the weights k tasks' TALL masks keep",
         fn=consensus_method(election=False),
         family="task_vector",
         summary="task arithmetic keeping only the weights that at least k tasks' TALL masks keep",
@@ -81,6 +82,7 @@ register(
 register(
     MethodSpec(
         name="consensus_ties",
+        brief="TIES on the weights k tasks' TALL masks keep",
         fn=consensus_method(election=True),
         family="task_vector",
         summary="TIES merge keeping only the weights that at least k tasks' TALL masks keep",

@@ -88,6 +88,7 @@ def multislerp(inputs: MergeInputs) -> torch.Tensor:
 register(
     MethodSpec(
         name="slerp",
+        brief="spherical interpolation, t=0: sources[0], t=1: sources[1]",
         fn=slerp,
         family="interpolation",
         summary=(
@@ -107,6 +108,7 @@ register(
 register(
     MethodSpec(
         name="multislerp",
+        brief="SLERP of several sources",
         fn=multislerp,
         family="interpolation",
         summary=(

@@ -24,6 +24,7 @@ def passthrough(inputs: MergeInputs) -> torch.Tensor:
 register(
     MethodSpec(
         name="passthrough",
+        brief="copy one source, times scale",
         fn=passthrough,
         family="layer",
         summary="copy one source tensor, times its scale (mergekit's per-source `scale`)",

@@ -65,6 +65,7 @@ def pcb(inputs: MergeInputs) -> torch.Tensor:
 register(
     MethodSpec(
         name="pcb",
+        brief="PCB: keep the top density of balanced scores, weighted sum",
         fn=pcb,
         family="task_vector",
         summary=(

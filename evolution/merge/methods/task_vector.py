@@ -23,6 +23,7 @@ from evolution.merge.registry import MethodSpec, register
 register(
     MethodSpec(
         name="task_arithmetic",
+        brief="base + lambda * sum of weight * (source - base)",
         fn=gta_method(None, election=False),
         family="task_vector",
         summary="base + lambda * sum of weight * (source - base); normalize divides by the sum of weights",
@@ -36,6 +37,7 @@ register(
 register(
     MethodSpec(
         name="ties",
+        brief="TIES: trim to top density, elect signs, average agreeing values",
         fn=gta_method("magnitude", election=True),
         family="task_vector",
         summary=(
@@ -52,6 +54,7 @@ register(
 register(
     MethodSpec(
         name="dare_linear",
+        brief="DARE random drop, rescaled, then task arithmetic",
         fn=gta_method("random", election=False),
         family="task_vector",
         summary=(
@@ -69,6 +72,7 @@ register(
 register(
     MethodSpec(
         name="dare_ties",
+        brief="DARE random drop, then TIES",
         fn=gta_method("random", election=True),
         family="task_vector",
         summary="DARE random drop (seeded) and L1-norm rescale, then TIES sign election and sum",
@@ -83,6 +87,7 @@ register(
 register(
     MethodSpec(
         name="breadcrumbs",
+        brief="drop the gamma largest and smallest values, then task arithmetic",
         fn=gta_method("magnitude_outliers", election=False),
         family="task_vector",
         summary="drop the largest gamma and the smallest magnitudes (keeping density), then task arithmetic",
@@ -96,6 +101,7 @@ register(
 register(
     MethodSpec(
         name="breadcrumbs_ties",
+        brief="Breadcrumbs drop, then TIES",
         fn=gta_method("magnitude_outliers", election=True),
         family="task_vector",
         summary="Breadcrumbs outlier and small-value removal, then TIES sign election and sum",
@@ -114,6 +120,7 @@ _DELLA_NOTE = (
 register(
     MethodSpec(
         name="della",
+        brief="DELLA magnitude-ranked drop, then TIES",
         fn=gta_method("della_magprune", election=True),
         family="task_vector",
         summary=f"DELLA MagPrune: {_DELLA_NOTE}; then TIES sign election and normalized sum",
@@ -128,6 +135,7 @@ register(
 register(
     MethodSpec(
         name="della_linear",
+        brief="DELLA magnitude-ranked drop, then task arithmetic",
         fn=gta_method("della_magprune", election=False),
         family="task_vector",
         summary=f"DELLA MagPrune without sign election: {_DELLA_NOTE}; then task arithmetic",

@@ -92,6 +92,7 @@ def widen(inputs: MergeInputs) -> torch.Tensor:
 register(
     MethodSpec(
         name="widen",
+        brief="WIDEN: per-column importance-weighted task vectors",
         fn=widen,
         family="task_vector",
         summary=(

@@ -70,10 +70,10 @@ def stack(
     head: Group | None = None,
     **plan_args: Any,
 ) -> Plan:
-    """A data-flow layer stack (Sakana DFS): `path` lists (alias, layer), (alias, layer, scale) or
-    (alias, layer, scale, input_scale); output layer k copies that source layer, its residual
-    outputs scaled by `scale` (0..4) and the hidden state entering it by `input_scale` (DFS's
-    scaling where the path changes model). Layers may repeat and models may differ in depth.
+    """A data-flow layer stack (Sakana DFS): output layer k runs `path[k]` = (alias, layer[, scale[,
+    input_scale]]), scaling its residual outputs and the hidden state entering it. `scale` is in
+    0..4; `input_scale` is DFS's scaling where the path changes model. Layers may repeat and
+    models may differ in depth.
     Embeddings come from the first entry's model and norm/head from the last entry's unless given."""
     method_spec(STACK_METHOD)
     if not isinstance(path, (list, tuple)) or not 1 <= len(path) <= 1024:
@@ -111,7 +111,7 @@ def layer_swap(donor: str, layers: Any, *, into: Any = DEFAULT, **plan_args: Any
 
 
 def layer_groups(n_groups: int, num_layers: int | None = None) -> list[list[int]]:
-    """Split layers 0..n-1 into `n_groups` contiguous, near-equal runs (earliest runs longer)."""
+    """Layers split into `n_groups` contiguous, near-equal runs (earliest runs longer)."""
     n = _count(num_layers)
     if isinstance(n_groups, bool) or not isinstance(n_groups, int) or n_groups < 1:
         raise RecipeAPIError(f"n_groups must be a positive int, got {n_groups!r}", "layer_groups(3)")
@@ -148,8 +148,10 @@ def span(start: float, end: float, num_layers: int | None = None) -> list[int]:
 
 
 def stretch(values: list[Any], num_layers: int | None = None) -> list[Any]:
-    """A per-layer list resampled to the model's depth (proportional segments), so
-    `["a", "a", "b", "b"]` written for 4 layers means the same on 8 or 32 layers."""
+    """A per-layer list resampled to the model's depth: `["a", "b"]` is a for the first half.
+
+    Proportional segments, so `["a", "a", "b", "b"]` written for 4 layers means the same on 8 or
+    32 layers."""
     n = _count(num_layers)
     if not isinstance(values, (list, tuple)) or not values:
         raise RecipeAPIError("stretch() needs a non-empty list", 'stretch(["expert0", "expert1"])')

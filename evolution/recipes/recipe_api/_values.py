@@ -64,7 +64,7 @@ def tunable(name: str, default: float, low: float, high: float) -> float:
 
 
 def gradient(*values: float) -> list[float]:
-    """A value that varies over depth: interpolated linearly from the first to the last layer."""
+    """A value interpolated linearly over depth, from the first layer to the last."""
     if len(values) == 1 and isinstance(values[0], (list, tuple)):
         values = tuple(values[0])
     if not 1 <= len(values) <= 64:

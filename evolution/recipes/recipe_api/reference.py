@@ -157,8 +157,6 @@ Per-source parameters (`*` below) take one number or a dict `{alias: value}`.
 _COMPACT_MODELS = """\
 `models`: `.base`, `.experts`, `.aliases`, `.num_layers`, `.layer_modules`, `models[alias]` (`.role`,
 `.num_layers`, `.hidden_size`, `.tied_embeddings`), `models.pick(alias_or_role)`.
-Errors come back as `kind` (syntax, forbidden, runtime, timeout, resources, invalid_plan, output),
-`line`, `message`, `hint`.
 """
 
 
@@ -172,16 +170,25 @@ def _first_sentence(doc: str) -> str:
 _COMMON = {"weight": (1.0, -4.0, 4.0), "density": (1.0, 0.0, 1.0), "lambda": (1.0, 0.0, 10.0)}
 
 
+# plan-wide knobs every plan builder forwards; the compact reference names them once
+_PLAN_WIDE = {"num_layers", "dtype", "config_source", "tokenizer_source", "seed", "plan_args"}
+
+
 def _short_signature(name: str) -> str:
-    """`uniform(method, sources=None, *, base, weights, ...)`: keyword-only defaults left out."""
+    """`uniform(method, sources=None, *, base, weights, **params)`: keyword-only defaults and the
+    plan-wide knobs left out."""
     sig = inspect.signature(getattr(recipe_api, name))
     parts: list[str] = []
     for p in sig.parameters.values():
+        if p.name in _PLAN_WIDE:
+            continue
         if p.kind is p.KEYWORD_ONLY and "*" not in parts and not any(x.startswith("*") for x in parts):
             parts.append("*")
         prefix = {p.VAR_POSITIONAL: "*", p.VAR_KEYWORD: "**"}.get(p.kind, "")
         shown = p.default is not inspect.Parameter.empty and p.kind is not p.KEYWORD_ONLY
         parts.append(f"{prefix}{p.name}" + (f"={p.default!r}" if shown else ""))
+    if parts and parts[-1] == "*":
+        parts.pop()
     return f"{name}({', '.join(parts)})"
 
 
@@ -193,13 +200,20 @@ def _method_line(spec: object) -> str:
         if common is not None and (p.default, p.low, p.high) == common:
             params.append(f"{p.name}{star}")
             continue
-        rng = f" {p.low:g}..{p.high:g}" if p.low is not None and p.high is not None else ""
+        bounded = p.low is not None and p.high is not None and max(abs(p.low), abs(p.high)) < 1e4
+        rng = f" {p.low:g}..{p.high:g}" if bounded else ""  # a huge range says nothing
         params.append(f"{p.name}{star}={_default(p)}{rng}")
-    most = "n" if spec.max_sources is None else str(spec.max_sources)  # type: ignore[attr-defined]
-    base = "base, " if spec.needs_base else ""  # type: ignore[attr-defined]
-    summary = spec.summary.split(";")[0]  # type: ignore[attr-defined]
-    head = f"- `{spec.name}` ({base}{spec.min_sources}..{most})"  # type: ignore[attr-defined]
-    return f"{head} {', '.join(params) or '-'}: {summary}"
+    summary = spec.brief or spec.summary.split(";")[0]  # type: ignore[attr-defined]
+    return f"- `{spec.name}`{_sources_note(spec)} {', '.join(params) or '-'}: {summary}"
+
+
+def _sources_note(spec: object) -> str:
+    """What differs from the usual method (a base and one or more sources), e.g. ` (no base needed, 2)`."""
+    lo, hi = spec.min_sources, spec.max_sources  # type: ignore[attr-defined]
+    notes = [] if spec.needs_base else ["no base needed"]  # type: ignore[attr-defined]
+    if (lo, hi) != (1, None):
+        notes.append(str(lo) if lo == hi else f"{lo}+")
+    return f" ({', '.join(notes)})" if notes else ""
 
 
 def compact_reference_markdown() -> str:
@@ -212,12 +226,13 @@ def compact_reference_markdown() -> str:
     for name in _FUNCTIONS:
         doc = inspect.getdoc(getattr(recipe_api, name)) or ""
         lines.append(f"- `{_short_signature(name)}`: {_first_sentence(doc)}")
+    lines.append("Layer helpers also take `num_layers=`; plan builders `dtype=` and `seed=`.")
     common = ", ".join(f"`{n}` default {d:g}, {lo:g}..{hi:g}" for n, (d, lo, hi) in _COMMON.items())
     lines += [
         "",
         _COMPACT_MODELS,
-        "Merge methods: (base, min..max sources) parameters: what it does. `*`: per source (a number or",
-        f"{{alias: value}}); a bare name is the usual spec: {common}.",
+        "Merge methods: `name` (unless it takes a base and 1+ sources) parameters: what it does.",
+        f"`*`: per source; a bare name has the usual spec: {common}.",
     ]
     lines += [_method_line(spec) for spec in all_methods().values()]
     return "\n".join(lines) + "\n"
