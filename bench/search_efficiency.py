@@ -17,8 +17,11 @@ Genomes (Sakana PS / mergekit-evolve): `cmaes` searches per-layer DARE-TIES weig
 expert, `cmaes_ta` per-layer task-arithmetic weights (mergekit-evolve's default). The evomerge loop
 is `agents.session.run_session` with its config's proposers (the offline proposer by default);
 `evomerge_pareto` samples parents by NSGA-II over the per-task dev scores, `evomerge_cascade`
-scores proposals on an informative dev subset first. A cascade-stopped candidate counts as an
-evaluation (it is one, a cheaper one): the cascade's gain shows in seconds, not in evaluations.
+scores proposals on an informative dev subset first. `dfs`, `ps_dfs`, `frank_wolfe` and
+`evo_merging` are sessions whose `strategy.kind` is that search (DFS layer paths, PS+DFS, and the
+two pool methods; run them on a pool zoo: `evomerge zoo build --pool`). A cascade-stopped
+candidate counts as an evaluation (it is one, a cheaper one): the cascade's gain shows in seconds,
+not in evaluations.
 """
 
 from __future__ import annotations
@@ -36,8 +39,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS = (25, 50, 100, 150)
 LOOPS = ("evomerge", "evomerge_pareto", "evomerge_cascade")
+SESSION_KINDS = ("dfs", "ps_dfs", "frank_wolfe", "evo_merging")  # sessions with that strategy.kind
 GENOMES = ("cmaes", "cmaes_ta", "random", "m2n2")
-STRATEGIES = LOOPS + GENOMES
+STRATEGIES = LOOPS + SESSION_KINDS + GENOMES
 PEERS = ("evomerge", "cmaes", "cmaes_ta")  # the finals others are measured against
 
 
@@ -138,6 +142,8 @@ def run_loop(kind: str, cfg: Any, ev: Any, budget: int, seed: int, runs_dir: Pat
     elif kind == "evomerge_cascade":
         cascade = strategy.cascade.model_copy(update={"enabled": True})
         strategy = strategy.model_copy(update={"cascade": cascade})
+    elif kind in SESSION_KINDS:  # the session's own genome strategies (DFS, PS+DFS, the pool methods)
+        strategy = strategy.model_copy(update={"kind": kind})
     name = f"bench-{kind}-s{seed}-{int(time.time())}"
     run_cfg = cfg.model_copy(
         update={"name": name, "seed": seed, "budget": BudgetConfig(evaluations=budget), "strategy": strategy}
@@ -285,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
                     expert_test = ev.source_tests()
                 ev.start()
                 scfg = cfg.model_copy(update={"seed": seed})
-                if kind in LOOPS:
+                if kind in LOOPS + SESSION_KINDS:
                     run_loop(kind, scfg, ev, args.evals, seed, out / "runs")
                 else:
                     run_genome(kind, scfg, ev, args.evals, seed)
