@@ -12,9 +12,12 @@ Two parts, each arm a real session (real git, Chroma, LangGraph checkpoint, eval
   (`--ray`, needs the `ray` extra).
 
 For each arm and seed it prints evaluations and candidates per minute over the whole session
-(start-up included) and over its steady part (first to last record), the final best dev (the
-objective's fitness), and the ratio to the first arm. Timings mean something only on a quiet
-machine: say which machine, how many cores and what else ran when you quote them.
+(start-up included) and over its proposal phase (from the last seed's record on: the seeds cost
+every arm the same), the final best dev (the objective's fitness), the ratio to the first arm, and
+the CPU seconds per candidate (the session and its ended children: evaluation workers and
+sandboxes; Ray's actors are not its children) with the candidates per minute this machine's cores
+could give at that cost, the ceiling no concurrency can pass. Timings mean something only on a
+quiet machine: say which machine, how many cores and what else ran when you quote them.
 
     OMP_NUM_THREADS=1 python bench/throughput.py --zoo zoo --part llm --evaluations 24 --seeds 0,1,2
     OMP_NUM_THREADS=1 python bench/throughput.py --zoo zoo --part eval --evaluations 24 --ray
@@ -75,6 +78,7 @@ def run_arm(cfg_path: Path, runs: Path, **kw: Any) -> dict[str, Any]:
     from evolution.runs.config import load_config
 
     stamps: list[tuple[float, bool]] = []  # (when, a seed) per record
+    cpu0 = cpu_seconds()
     t0 = time.perf_counter()
     result = run_session(
         load_config(cfg_path),
@@ -82,6 +86,7 @@ def run_arm(cfg_path: Path, runs: Path, **kw: Any) -> dict[str, Any]:
         on_record=lambda c, s: stamps.append((time.perf_counter(), c.operator == "seed")),
     )
     wall = time.perf_counter() - t0
+    cpu = cpu_seconds() - cpu0
     state = result.state
     steady = stamps[-1][0] - stamps[0][0] if len(stamps) > 1 else float("nan")
     # the proposal phase: from the last seed's record on, where the proposers' concurrency acts
@@ -99,9 +104,21 @@ def run_arm(cfg_path: Path, runs: Path, **kw: Any) -> dict[str, Any]:
             60 * (len(stamps) - 1 - last_seed) / phase if phase == phase else float("nan")
         ),
         "proposal_candidates": len(stamps) - 1 - last_seed,
+        # CPU of the session and its finished children (evaluation workers, sandboxes) per
+        # candidate, and the candidates per minute this machine's cores could give at that cost
+        "cpu_s_per_cand": cpu / max(state["candidates"], 1),
+        "cpu_ceiling_per_min": 60 * (os.cpu_count() or 1) * max(state["candidates"], 1) / max(cpu, 1e-9),
         "best_dev": best.get("fitness", best.get("dev")),
         "best_test": best.get("test"),
     }
+
+
+def cpu_seconds() -> float:
+    """User + system CPU of this process and of its children that have ended."""
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def show(rows: list[tuple[str, list[dict[str, Any]]]]) -> None:
@@ -115,14 +132,16 @@ def show(rows: list[tuple[str, list[dict[str, Any]]]]) -> None:
     base_phase = mean(rows[0][1], "proposal_cands_per_min") or float("nan")
     print(
         f"{'arm':<24} {'seeds':>5} {'evals/min':>10} {'cands/min':>10} {'x first':>8} "
-        f"{'proposal c/min':>15} {'x first':>8} {'best dev':>9} {'wall s':>8}"
+        f"{'proposal c/min':>15} {'x first':>8} {'best dev':>9} {'wall s':>8} {'CPU s/cand':>11} "
+        f"{'CPU ceiling c/min':>18}"
     )
     for name, rs in rows:
         cpm, phase = mean(rs, "cands_per_min"), mean(rs, "proposal_cands_per_min")
         print(
             f"{name:<24} {len(rs):>5} {mean(rs, 'evals_per_min'):>10.2f} {cpm:>10.2f} {cpm / base:>8.2f} "
             f"{phase:>15.2f} {phase / base_phase:>8.2f} {mean(rs, 'best_dev'):>9.4f} "
-            f"{mean(rs, 'wall_s'):>8.1f}",
+            f"{mean(rs, 'wall_s'):>8.1f} {mean(rs, 'cpu_s_per_cand'):>11.2f} "
+            f"{mean(rs, 'cpu_ceiling_per_min'):>18.1f}",
             flush=True,
         )
 

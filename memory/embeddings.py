@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +21,11 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 EF_NAME = "evomerge_sentence_transformer"
 
 _MODELS: dict[str, Any] = {}
+# A record embeds the same candidate document the novelty check embedded a moment before, and
+# memory queries repeat: recent vectors are kept (by model and text) and not computed twice.
+_CACHE: OrderedDict[tuple[str, str], list[float]] = OrderedDict()
+_CACHE_SIZE = 4096
+_CACHE_LOCK = threading.Lock()
 _LOCK = threading.Lock()
 
 
@@ -72,6 +78,22 @@ def embed(texts: Sequence[str], model: str | None = None) -> list[list[float]]:
     """Unit-length embeddings of `texts` (cosine similarity is a dot product)."""
     if not texts:
         return []
+    name = model or DEFAULT_MODEL
+    with _CACHE_LOCK:
+        known = {t: _CACHE[(name, t)] for t in texts if (name, t) in _CACHE}
+    missing = list(dict.fromkeys(t for t in texts if t not in known))
+    if missing:
+        fresh = dict(zip(missing, _encode(missing, model), strict=True))
+        with _CACHE_LOCK:
+            for t, v in fresh.items():
+                _CACHE[(name, t)] = v
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
+        known.update(fresh)
+    return [list(known[t]) for t in texts]
+
+
+def _encode(texts: list[str], model: str | None) -> list[list[float]]:
     st = load_model(model)
     import torch
 
@@ -81,7 +103,7 @@ def embed(texts: Sequence[str], model: str | None = None) -> list[list[float]]:
     prev = torch.get_num_threads()
     torch.set_num_threads(int(os.environ.get("EVOMERGE_EMBED_THREADS", "1")))
     try:
-        vectors = st.encode(list(texts), normalize_embeddings=True, show_progress_bar=False)
+        vectors = st.encode(texts, normalize_embeddings=True, show_progress_bar=False)
     finally:
         torch.set_num_threads(prev)
     return [[float(x) for x in row] for row in vectors]
