@@ -55,14 +55,15 @@ def terse_recipe(code: str) -> str:
         comments = [t.start for t in tokens if t.type == tokenize.COMMENT]
     except (SyntaxError, tokenize.TokenError, IndentationError):
         return code
-    lines = code.splitlines()
+    lines: list[str | None] = list(code.splitlines())  # None: a line to drop
     for row, col in reversed(comments):
-        kept = lines[row - 1][:col].rstrip()
-        lines[row - 1] = kept if kept else None  # type: ignore[call-overload]
+        kept = (lines[row - 1] or "")[:col].rstrip()
+        lines[row - 1] = kept or None
     doc = tree.body[0] if tree.body and isinstance(tree.body[0], ast.Expr) else None
     if doc is not None and isinstance(doc.value, ast.Constant) and isinstance(doc.value.value, str):
         first = (doc.value.value.strip().splitlines() or [""])[0]
-        lines[doc.lineno - 1 : doc.end_lineno] = [f'"""{first}"""'] + [None] * (doc.end_lineno - doc.lineno)  # type: ignore[operator]
+        end = doc.end_lineno or doc.lineno
+        lines[doc.lineno - 1 : end] = [f'"""{first}"""'] + [None] * (end - doc.lineno)
     out: list[str] = []
     for line in lines:
         if line is None or (not line and out and not out[-1]):
