@@ -148,7 +148,7 @@ def span(start: float, end: float, num_layers: int | None = None) -> list[int]:
 
 
 def stretch(values: list[Any], num_layers: int | None = None) -> list[Any]:
-    """A per-layer list resampled to the model's depth: `["a", "b"]` is a for the first half.
+    """A per-layer list resampled to the model's depth: `["a", "b"]` is a, then b from halfway.
 
     Proportional segments, so `["a", "a", "b", "b"]` written for 4 layers means the same on 8 or
     32 layers."""
