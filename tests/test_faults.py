@@ -70,7 +70,9 @@ def test_a_full_disk_stops_the_run_in_one_line_and_resume_finishes_it(
                     resume_session(run_dir)
         text = str(info.value)
         assert len(text.splitlines()) == 1 and f"could not write {what}" in text, text
-        check_lineage(run_dir)  # nothing half-written: every commit whole and reachable
+        # nothing half-written: every commit whole and reachable (with two proposals in flight a
+        # later id may be recorded before an earlier one that the fault stopped)
+        check_lineage(run_dir, contiguous=False)
     result = resume_session(run_dir)  # space freed
     cands = check_lineage(run_dir)
     assert result.stop_reason == "evaluation budget reached (6)"
