@@ -7,8 +7,12 @@ and recipes cannot (only the package `recipe_api` itself is importable there).
 from __future__ import annotations
 
 import inspect
+from typing import TYPE_CHECKING
 
 from evolution.recipes import recipe_api
+
+if TYPE_CHECKING:
+    from evolution.merge.registry import MethodSpec, ParamSpec
 
 _FUNCTIONS = (
     "uniform",
@@ -86,27 +90,35 @@ or returned too much).
 """
 
 
-def _signature(name: str, typed: bool = True) -> str:
-    """`name(a: int, *, b: str = 'x') -> Plan` from the source annotations, as written."""
+# plan-wide knobs every plan builder forwards; the compact reference names them once
+_PLAN_WIDE = {"num_layers", "dtype", "config_source", "tokenizer_source", "seed", "plan_args"}
+
+
+def _signature(name: str, short: bool = False) -> str:
+    """`name(a: int, *, b: str = 'x') -> Plan` from the source annotations, as written. `short`
+    (the compact reference): `name(a, *, b)`, untyped, keyword-only defaults and the plan-wide
+    knobs left out."""
     sig = inspect.signature(getattr(recipe_api, name))
     parts: list[str] = []
     star_done = False
     for p in sig.parameters.values():
-        ann = f": {p.annotation}" if typed and p.annotation is not inspect.Parameter.empty else ""
+        if short and p.name in _PLAN_WIDE:
+            continue
         if p.kind is p.KEYWORD_ONLY and not star_done:
             parts.append("*")
             star_done = True
         prefix = {p.VAR_POSITIONAL: "*", p.VAR_KEYWORD: "**"}.get(p.kind, "")
         if p.kind is p.VAR_POSITIONAL:
             star_done = True
-        default = f" = {p.default!r}" if p.default is not inspect.Parameter.empty else ""
-        parts.append(f"{prefix}{p.name}{ann}{default}")
-    ret = (
-        f" -> {sig.return_annotation}"
-        if typed and sig.return_annotation is not inspect.Signature.empty
-        else ""
-    )
-    return f"{name}({', '.join(parts)}){ret}"
+        has_default = p.default is not inspect.Parameter.empty
+        if short:
+            shown = has_default and p.kind is not p.KEYWORD_ONLY
+            parts.append(f"{prefix}{p.name}" + (f"={p.default!r}" if shown else ""))
+            continue
+        ann = f": {p.annotation}" if p.annotation is not inspect.Parameter.empty else ""
+        parts.append(f"{prefix}{p.name}{ann}" + (f" = {p.default!r}" if has_default else ""))
+    typed_return = not short and sig.return_annotation is not inspect.Signature.empty
+    return f"{name}({', '.join(parts)})" + (f" -> {sig.return_annotation}" if typed_return else "")
 
 
 def api_reference_markdown() -> str:
@@ -170,31 +182,9 @@ def _first_sentence(doc: str) -> str:
 _COMMON = {"weight": (1.0, -4.0, 4.0), "density": (1.0, 0.0, 1.0), "lambda": (1.0, 0.0, 10.0)}
 
 
-# plan-wide knobs every plan builder forwards; the compact reference names them once
-_PLAN_WIDE = {"num_layers", "dtype", "config_source", "tokenizer_source", "seed", "plan_args"}
-
-
-def _short_signature(name: str) -> str:
-    """`uniform(method, sources=None, *, base, weights, **params)`: keyword-only defaults and the
-    plan-wide knobs left out."""
-    sig = inspect.signature(getattr(recipe_api, name))
-    parts: list[str] = []
-    for p in sig.parameters.values():
-        if p.name in _PLAN_WIDE:
-            continue
-        if p.kind is p.KEYWORD_ONLY and "*" not in parts and not any(x.startswith("*") for x in parts):
-            parts.append("*")
-        prefix = {p.VAR_POSITIONAL: "*", p.VAR_KEYWORD: "**"}.get(p.kind, "")
-        shown = p.default is not inspect.Parameter.empty and p.kind is not p.KEYWORD_ONLY
-        parts.append(f"{prefix}{p.name}" + (f"={p.default!r}" if shown else ""))
-    if parts and parts[-1] == "*":
-        parts.pop()
-    return f"{name}({', '.join(parts)})"
-
-
-def _method_line(spec: object) -> str:
+def _method_line(spec: MethodSpec) -> str:
     params = []
-    for p in spec.params:  # type: ignore[attr-defined]
+    for p in spec.params:
         star = "*" if p.per_model else ""
         common = _COMMON.get(p.name)
         if common is not None and (p.default, p.low, p.high) == common:
@@ -203,14 +193,14 @@ def _method_line(spec: object) -> str:
         bounded = p.low is not None and p.high is not None and max(abs(p.low), abs(p.high)) < 1e4
         rng = f" {p.low:g}..{p.high:g}" if bounded else ""  # a huge range says nothing
         params.append(f"{p.name}{star}={_default(p)}{rng}")
-    summary = spec.brief or spec.summary.split(";")[0]  # type: ignore[attr-defined]
+    summary = spec.brief or spec.summary.split(";")[0]
     return f"- `{spec.name}`{_sources_note(spec)} {', '.join(params) or '-'}: {summary}"
 
 
-def _sources_note(spec: object) -> str:
+def _sources_note(spec: MethodSpec) -> str:
     """What differs from the usual method (a base and one or more sources), e.g. ` (no base needed, 2)`."""
-    lo, hi = spec.min_sources, spec.max_sources  # type: ignore[attr-defined]
-    notes = [] if spec.needs_base else ["no base needed"]  # type: ignore[attr-defined]
+    lo, hi = spec.min_sources, spec.max_sources
+    notes = [] if spec.needs_base else ["no base needed"]
     if (lo, hi) != (1, None):
         notes.append(str(lo) if lo == hi else f"{lo}+")
     return f" ({', '.join(notes)})" if notes else ""
@@ -225,7 +215,7 @@ def compact_reference_markdown() -> str:
     lines = [_intro(_COMPACT_INTRO), "Functions:"]
     for name in _FUNCTIONS:
         doc = inspect.getdoc(getattr(recipe_api, name)) or ""
-        lines.append(f"- `{_short_signature(name)}`: {_first_sentence(doc)}")
+        lines.append(f"- `{_signature(name, short=True)}`: {_first_sentence(doc)}")
     lines.append("Layer helpers also take `num_layers=`; plan builders `dtype=` and `seed=`.")
     common = ", ".join(f"`{n}` default {d:g}, {lo:g}..{hi:g}" for n, (d, lo, hi) in _COMMON.items())
     lines += [
@@ -238,6 +228,6 @@ def compact_reference_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _default(p: object) -> str:
-    value = getattr(p, "default", None)
+def _default(p: ParamSpec) -> str:
+    value = p.default
     return str(value).lower() if isinstance(value, bool) else f"{value:g}" if value is not None else "-"
