@@ -5,6 +5,11 @@ A candidate's stages: reflect → propose ⇄ check → novelty → evaluate →
 proposal stages and the lesson (LLM calls, the sandbox) run in threads, evaluations in the
 evaluation workers; novelty and record run in the single writer, so git and Chroma see one
 candidate at a time.
+
+`concurrency.proposals` bounds the candidates between parent selection and evaluation. A scored
+candidate's lesson no longer holds that slot (a new proposal need not wait for an account of an
+old one); lessons have a pool of their own of the same size (agents/runtime.py), so LLM calls in
+flight stay under twice `proposals`.
 """
 
 from __future__ import annotations
@@ -20,10 +25,9 @@ RECORD = "record"
 
 
 def proposing(inflight: dict[str, Any]) -> int:
-    """Candidates holding a proposal slot: every one in flight that is not with the evaluation
-    workers (the LLM's lesson on a scored candidate is an LLM call too, so LLM calls in flight
-    never exceed `concurrency.proposals`)."""
-    return sum(1 for c in inflight.values() if c.get("next") != EVALUATE)
+    """Candidates holding a proposal slot: those not yet with the evaluation workers (a candidate
+    that failed or was found a duplicate before evaluation holds it until it is recorded)."""
+    return sum(1 for c in inflight.values() if c.get("next") != EVALUATE and not c.get("evaluated"))
 
 
 def evaluating(inflight: dict[str, Any]) -> int:
@@ -35,10 +39,20 @@ def has_free_slot(inflight: dict[str, Any], proposals: int, evaluators: int) -> 
     """A new candidate may start: a proposal slot is free and no evaluation waits for a worker.
 
     The second half is back-pressure: proposals written faster than they can be scored would
-    only wait, on parents that are stale by then. With both limits 1 a candidate starts when the
-    previous one is recorded, as a session without concurrency does.
+    only wait, on parents that are stale by then. Busy workers alone do not hold a proposal
+    back: it takes an LLM round trip or more before it needs one (with a 2 s proposer, waiting
+    for a free worker left four slots idle a quarter of the time). So is the cap on all in
+    flight: scored candidates waiting for a lesson (a pool of `proposals`) must not pile up
+    either. With both limits 1 a candidate starts when the previous one is recorded, lesson
+    included, as a session without concurrency does (parents are then always everything before).
     """
-    return proposing(inflight) < proposals and evaluating(inflight) < evaluators
+    if proposals == 1 and evaluators == 1:
+        return not inflight
+    return (
+        proposing(inflight) < proposals
+        and evaluating(inflight) <= evaluators
+        and len(inflight) < 2 * proposals + evaluators
+    )
 
 
 def may_evaluate(cur: dict[str, Any]) -> bool:

@@ -66,12 +66,21 @@ class Report:
 class SessionRuntime:
     """Threads for the thread stages, a worker pool for evaluations, one queue of reports."""
 
-    def __init__(self, pool: WorkerPool, stages: dict[str, Stage], job_for: JobFor | None = None) -> None:
+    def __init__(
+        self,
+        pool: WorkerPool,
+        stages: dict[str, Stage],
+        job_for: JobFor | None = None,
+        limits: dict[str, int] | None = None,
+    ) -> None:
         self.pool = pool
         self.stages = {name: guarded(name, fn) for name, fn in stages.items()}
         self.job_for = job_for
+        self.limits = dict(limits or {})  # stage -> at most this many running at once
         self._reports: queue.Queue[Report] = queue.Queue()
         self._submitted: set[tuple[str, int]] = set()
+        self._running: dict[str, int] = dict.fromkeys(self.stages, 0)
+        self._lock = threading.Lock()
         pool.on_result = self._on_result
 
     def start(self, need: ResidentNeed | None) -> None:
@@ -101,22 +110,29 @@ class SessionRuntime:
                     return r.dev if r.kind == "ok" else None
 
     def sync(self, inflight: dict[str, dict[str, Any]], state: dict[str, Any] | None = None) -> None:
-        """Start every in-flight candidate's next stage that is not running yet (`state`: what an
-        evaluation job is built from, such as the elite a cascade compares with)."""
+        """Start every in-flight candidate's next stage that is not running yet, in id order and
+        within the stage `limits` (the rest start as running ones end); `state`: what an evaluation
+        job is built from, such as the elite a cascade compares with."""
         self._submitted = {k for k in self._submitted if k[0] in inflight}
         for cid, cur in inflight.items():
             key = (cid, int(cur.get("step", 0)))
             stage = cur.get("next")
             if key in self._submitted or (stage not in THREAD_STAGES and stage != EVALUATE):
                 continue
-            self._submitted.add(key)
             if stage == EVALUATE:
+                self._submitted.add(key)
                 job = self.job_for(cur, state or {}) if self.job_for else EvalJob(key, cur["plan_json"])
                 self.pool.submit(job)
-            else:
-                threading.Thread(
-                    target=self._run, args=(stage, dict(cur), key), name=f"{stage}-{cid}", daemon=True
-                ).start()
+                continue
+            limit = self.limits.get(stage)
+            with self._lock:
+                if limit is not None and self._running[stage] >= limit:
+                    continue
+                self._running[stage] += 1
+            self._submitted.add(key)
+            threading.Thread(
+                target=self._run, args=(stage, dict(cur), key), name=f"{stage}-{cid}", daemon=True
+            ).start()
 
     def wait(self, timeout: float | None = None) -> list[Report]:
         """Block until at least one report (or `timeout`), then take every report that is ready."""
@@ -138,9 +154,12 @@ class SessionRuntime:
         try:
             out = self.stages[stage]({"current": cur})["current"]
         except BaseException as e:  # noqa: BLE001 - a machine fault, raised again by the writer
-            self._reports.put(Report(key[0], key[1], fault=e))
-            return
-        self._reports.put(Report(key[0], key[1], cur=out))
+            report = Report(key[0], key[1], fault=e)
+        else:
+            report = Report(key[0], key[1], cur=out)
+        with self._lock:  # before the report: the writer's next sync may start another
+            self._running[stage] -= 1
+        self._reports.put(report)
 
     def _on_result(self, r: EvalResult) -> None:
         if r.key is None:

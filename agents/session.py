@@ -151,7 +151,9 @@ def start_runtime(ctx: SessionContext) -> tuple[Any, Any]:
         "check": make_check(ctx),
         "lesson": make_lesson(ctx),
     }
-    runtime = SessionRuntime(executor.pool, stages, job_for=make_job_for(ctx))
+    # lessons on scored candidates hold no proposal slot: their own pool, as large
+    limits = {"lesson": ctx.cfg.concurrency.proposals}
+    runtime = SessionRuntime(executor.pool, stages, job_for=make_job_for(ctx), limits=limits)
     try:
         need = resident_need(ctx.cfg.models, ctx.cfg.base, ctx.cfg.dtype) if executor.check_memory else None
         runtime.start(need)

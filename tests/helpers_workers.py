@@ -80,21 +80,27 @@ def evaluating_pids(marks: Path) -> set[str]:
 
 
 class Gauge:
-    """Wraps a fake server's script: counts chat calls answered at once (each held `hold_s`)."""
+    """Wraps a fake server's script: counts chat calls answered at once (each held `hold_s`), all
+    of them and those of proposals (with evomerge's system prompt; a lesson call has none)."""
 
     def __init__(self, script: Any, hold_s: float) -> None:
         self.script, self.hold_s = script, hold_s
         self.active = self.peak = self.calls = 0
+        self.proposing = self.proposal_peak = 0
         self._lock = threading.Lock()
 
     def __call__(self, body: dict[str, Any]) -> Any:
+        proposal = any(m.get("role") == "system" for m in body.get("messages") or [])
         with self._lock:
             self.active += 1
             self.calls += 1
             self.peak = max(self.peak, self.active)
+            self.proposing += proposal
+            self.proposal_peak = max(self.proposal_peak, self.proposing)
         try:
             time.sleep(self.hold_s)
             return self.script(body)
         finally:
             with self._lock:
                 self.active -= 1
+                self.proposing -= proposal

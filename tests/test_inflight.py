@@ -10,12 +10,31 @@ def _c(cid: str, nxt: str, **kw: object) -> dict:
 
 
 def test_a_slot_is_free_while_proposals_and_evaluations_are_under_their_limits() -> None:
-    flying = {"c1": _c("c1", "propose"), "c2": _c("c2", "lesson"), "c3": _c("c3", "evaluate")}
-    assert proposing(flying) == 2  # a lesson is an LLM call: it holds a proposal slot
+    flying = {
+        "c1": _c("c1", "propose"),
+        "c2": _c("c2", "record", status="failed"),  # failed in the sandbox: holds its slot to the record
+        "c3": _c("c3", "evaluate"),
+    }
+    assert proposing(flying) == 2
     assert has_free_slot(flying, proposals=3, evaluators=2)
     assert not has_free_slot(flying, proposals=2, evaluators=2)  # proposals full
-    assert not has_free_slot(flying, proposals=3, evaluators=1)  # an evaluation waits: back-pressure
+    assert has_free_slot(flying, proposals=3, evaluators=1)  # the worker is busy, none waits for it
+    queued = {**flying, "c4": _c("c4", "evaluate")}
+    assert not has_free_slot(queued, proposals=3, evaluators=1)  # an evaluation waits: back-pressure
     assert has_free_slot({}, 1, 1)
+
+
+def test_a_scored_candidate_holds_no_proposal_slot_while_its_lesson_is_written() -> None:
+    flying = {
+        "c1": _c("c1", "propose"),
+        "c2": _c("c2", "lesson", evaluated=True),
+        "c3": _c("c3", "record", status="ok", evaluated=True),  # waiting for the writer
+    }
+    assert proposing(flying) == 1
+    assert has_free_slot(flying, proposals=2, evaluators=1)
+    assert not has_free_slot(flying, proposals=1, evaluators=2)
+    waiting = {f"c{i}": _c(f"c{i}", "lesson", evaluated=True) for i in range(4, 9)}
+    assert not has_free_slot({**flying, **waiting}, proposals=2, evaluators=2)  # lessons pile up: wait
 
 
 def test_one_of_each_means_one_candidate_at_a_time() -> None:

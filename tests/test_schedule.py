@@ -45,7 +45,7 @@ def test_proposals_run_in_flight_up_to_the_limit_and_the_budget_is_reached_exact
         cfg = _llm_config(tmp_path, server, evaluations=10, proposals=3)
         result = run_session(cfg, tmp_path / "runs", llm=LLMClient(sleep=lambda s: None))
     assert result.stop_reason == "evaluation budget reached (10)"
-    assert 2 <= gauge.peak <= 3  # calls overlapped, never more than `proposals` at once
+    assert 2 <= gauge.proposal_peak <= 3  # calls overlapped, never more than `proposals` at once
     cands = check_lineage(result.run_dir)
     assert result.state["evaluations"] == 10 == _evaluated(cands)
     assert len(cands) == result.state["candidates"] and not result.state["inflight"]
