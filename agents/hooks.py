@@ -64,6 +64,10 @@ class SessionHooks:
     def check(self, ctx: SessionContext, state: dict) -> None:
         """Called on resume with the checkpoint's state, before the graph continues."""
 
+    def warm(self, ctx: SessionContext, c: Candidate, lesson: str = "") -> None:
+        """Called from a proposal thread when the candidate's plan (or its LLM lesson) is known:
+        prepare what the writer will need for it. Never raises."""
+
     def lesson(self, ctx: SessionContext, c: Candidate) -> tuple[str, Any]:
         """(an LLM's lesson on the candidate, the reply that cost it or None); none without memory."""
         return "", None
@@ -127,6 +131,17 @@ class MemoryHooks(SessionHooks):
 
     def check(self, ctx: SessionContext, state: dict) -> None:
         self.run_memory(ctx, state)
+
+    def warm(self, ctx: SessionContext, c: Candidate, lesson: str = "") -> None:
+        """The embeddings the writer's novelty check and record will ask for, computed here."""
+        if self._memory is None:
+            return
+        try:
+            self._memory.warm(c, ctx.population, lesson)
+        except Exception as e:  # noqa: BLE001 - only a head start: the writer computes what is missing
+            import logging
+
+            logging.getLogger("evomerge.memory").debug("embeddings not prepared ahead: %s", e)
 
     def steering_seen(self, ctx: SessionContext, messages: list) -> None:
         from evolution.merge.faults import writing

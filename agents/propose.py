@@ -16,6 +16,7 @@ from agents.context import SessionContext
 from agents.llm import LLMError
 from agents.operators import NO_LLM_OPERATORS, STRATEGY_OPERATORS
 from agents.prompting import structured_input, system_prompt, user_prompt
+from agents.record import to_candidate
 from agents.reflect import add_cost
 from agents.replies import parse_reply
 from agents.state import SessionState
@@ -135,6 +136,7 @@ def make_check(ctx: SessionContext):  # noqa: ANN201
         )
         if getattr(outcome, "rationale", None) and not cur.get("rationale"):
             cur["rationale"] = str(outcome.rationale)
+        ctx.hooks.warm(ctx, to_candidate(cur))
         return {"current": cur}
 
     return check

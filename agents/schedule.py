@@ -72,6 +72,7 @@ def make_lesson(ctx: SessionContext):  # noqa: ANN201 - a stage of the proposal 
         if reply is not None:
             add_cost(cur, reply)
         cur.update(lesson=text, lesson_request=None, next=RECORD)
+        ctx.hooks.warm(ctx, to_candidate(cur), text)
         return {"current": cur}
 
     return lesson

@@ -26,6 +26,7 @@ _MODELS: dict[str, Any] = {}
 _CACHE: OrderedDict[tuple[str, str], list[float]] = OrderedDict()
 _CACHE_SIZE = 4096
 _CACHE_LOCK = threading.Lock()
+_ENCODE_LOCK = threading.Lock()
 _LOCK = threading.Lock()
 
 
@@ -100,12 +101,15 @@ def _encode(texts: list[str], model: str | None) -> list[list[float]]:
     # One thread: a few short texts gain nothing from more, and on a busy machine OpenMP threads
     # spin against each other (measured 10x slower with 2 threads under load). Restored after,
     # so the session's scoring keeps its own thread count.
-    prev = torch.get_num_threads()
-    torch.set_num_threads(int(os.environ.get("EVOMERGE_EMBED_THREADS", "1")))
-    try:
-        vectors = st.encode(texts, normalize_embeddings=True, show_progress_bar=False)
-    finally:
-        torch.set_num_threads(prev)
+    # The thread count is the process's: encodes from several threads take turns, or one would
+    # restore another's setting.
+    with _ENCODE_LOCK:
+        prev = torch.get_num_threads()
+        torch.set_num_threads(int(os.environ.get("EVOMERGE_EMBED_THREADS", "1")))
+        try:
+            vectors = st.encode(texts, normalize_embeddings=True, show_progress_bar=False)
+        finally:
+            torch.set_num_threads(prev)
     return [[float(x) for x in row] for row in vectors]
 
 

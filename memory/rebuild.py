@@ -146,13 +146,23 @@ def lesson_for(
     Deterministic, so rebuild reproduces it. `c.reflection` is what the proposer was shown
     before writing the recipe, not a lesson about the result, so it is not used here.
     """
+    return lesson_document(c, by_id, steering, vocab, (notes or {}).get(c.commit or "", ""))
+
+
+def lesson_document(
+    c: Candidate,
+    by_id: dict[str, Candidate],
+    steering: Iterable[Any] = (),
+    vocab: Vocabulary | None = None,
+    llm_lesson: str = "",
+) -> str:
+    """`lesson_for` with the LLM's lesson given, for a candidate not committed yet."""
     from memory.reflection import offline_lesson
 
     parents = [by_id[p] for p in c.parents if p in by_id]
     text = offline_lesson(parents[0] if parents else None, c, parents[1] if len(parents) > 1 else None)
     note = steering_note(c, by_id, steering, vocab)
-    llm = (notes or {}).get(c.commit or "", "")
-    return "\n".join(x for x in (f"Reflection: {llm}" if llm else "", text, note) if x)
+    return "\n".join(x for x in (f"Reflection: {llm_lesson}" if llm_lesson else "", text, note) if x)
 
 
 def _steering_dicts(steering: Iterable[Any]) -> list[dict[str, Any]]:

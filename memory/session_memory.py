@@ -118,6 +118,24 @@ class SessionMemory:
             return None
         return verdict.feedback or verdict.reason
 
+    def warm(self, candidate: Candidate, population: dict[str, Candidate], llm_lesson: str = "") -> None:
+        """Embed what the writer will embed for `candidate` (its document, and its lesson once it
+        is scored) ahead of time, from a proposal thread: the writer then finds the vectors in
+        the embeddings cache instead of computing them while every other candidate waits. Only
+        once the store is open (the writer opens it): vectors depend on its embedding model."""
+        from evolution.steering.messages import read_messages
+        from memory import embeddings
+        from memory.rebuild import lesson_document
+        from memory.store import candidate_document
+
+        if self._store is None:
+            return
+        docs = [candidate_document(candidate)]
+        if candidate.dev is not None:
+            steering = [m.to_dict() for m in read_messages(self.run_dir)]
+            docs.append(lesson_document(candidate, population, steering, self.vocabulary, llm_lesson))
+        embeddings.embed(docs, self._store.embedding_model)
+
     def record(
         self, candidate: Candidate, population: dict[str, Candidate], reflect_every: int, llm_lesson: str = ""
     ) -> None:

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 from zoo_fixture import small_zoo_info
 
+from agents.hooks import SessionHooks
 from agents.propose import make_check
 from evolution.merge.plan import MergePlan
 from evolution.recipes.facts import RecipeFacts
@@ -30,6 +31,7 @@ def test_inherited_values_for_tunables_the_child_dropped_are_left_out() -> None:
         population={"c0001": parent},
         facts=facts,
         info={},
+        hooks=SessionHooks(),
         cfg=SimpleNamespace(strategy=SimpleNamespace(repair_attempts=0)),
     )
     cur = {
