@@ -9,6 +9,7 @@ picks the same parents and proposer.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -123,9 +124,15 @@ def _breaks_bans(ctx: SessionContext, c: Any, directives: Any) -> bool:
 
 
 def _pick_parents(
-    ctx: SessionContext, index: int, rng: random.Random, nrng: np.random.Generator, directives: Any = None
+    ctx: SessionContext,
+    index: int,
+    rng: random.Random,
+    nrng: np.random.Generator,
+    directives: Any = None,
+    inflight: dict[str, Any] | None = None,
 ) -> list[Any]:
     """One parent from the candidate's island (rank-weighted), and a mate with `crossover_rate`.
+    Children in flight count against a parent as recorded ones do (`pending`).
 
     Under steering that avoids a method or excludes a model, parents whose plan already complies
     are preferred: a proposer can only sometimes switch such a recipe away (slerp has no
@@ -139,11 +146,14 @@ def _pick_parents(
         allowed = [c for c in pop if not _breaks_bans(ctx, c, directives)]
         pop = allowed if any(c.dev_mean is not None for c in allowed) else pop
     kw = {"sharpness": strat.selection_sharpness} if strat.parent_sampling == "weighted" else {}
-    parents = select_parents(pop, nrng, 1, island=index % strat.islands, method=strat.parent_sampling, **kw)
+    pending = Counter(p for c in (inflight or {}).values() for p in set(c.get("parents") or []))
+    parents = select_parents(
+        pop, nrng, 1, island=index % strat.islands, method=strat.parent_sampling, pending=pending, **kw
+    )
     if not parents:
         return []
     if rng.random() < strat.crossover_rate:
-        mate = select_mate(pop, parents[0], nrng, method=strat.parent_sampling, **kw)
+        mate = select_mate(pop, parents[0], nrng, method=strat.parent_sampling, pending=pending, **kw)
         if mate is not None:
             return [parents[0], mate]
     return [parents[0]]
@@ -192,7 +202,7 @@ def select_candidate(
         cur.update(cur_update)  # type: ignore[typeddict-item]
         update.update(state_update)
     elif not cur["operator"]:
-        picked = _pick_parents(ctx, index, rng, nrng, directives)
+        picked = _pick_parents(ctx, index, rng, nrng, directives, inflight)
         if not picked:
             why = None if inflight else "no scored candidate to evolve from (every seed failed)"
             return update, None, why

@@ -51,6 +51,20 @@ def test_weighted_penalises_parents_with_many_children() -> None:
     assert picks["b"] > 3 * picks["a"]
 
 
+def test_children_in_flight_count_against_a_parent_like_recorded_ones() -> None:
+    a, b = cand("a", 0.9), cand("b", 0.9)
+    pop = [a, b]
+    w = parent_weights(pop, [a, b], "weighted", pending=Counter({"a": 3}))
+    assert w[0] / w[1] == pytest.approx(1 / 4)
+    rng = np.random.default_rng(3)
+    picks = Counter(p.id for _ in range(2000) for p in select_parents(pop, rng, pending=Counter({"a": 3})))
+    assert picks["b"] > 2 * picks["a"]
+    mates = Counter(
+        select_mate([a, b, cand("c", 0.9)], a, rng, pending=Counter({"b": 4})).id for _ in range(500)
+    )  # type: ignore[union-attr]
+    assert mates["c"] > 2 * mates["b"]
+
+
 def test_power_law_weights_follow_rank() -> None:
     pop = ladder(5)
     w = parent_weights(pop, pop, "power_law", alpha=1.0)

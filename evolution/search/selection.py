@@ -57,8 +57,11 @@ def parent_weights(
     sharpness: float = 6.0,
     alpha: float = 1.0,
     child_penalty: float = 1.0,
+    pending: Counter[str] | None = None,
 ) -> np.ndarray:
-    """Sampling probabilities over `candidates` (children are counted over all of `pop`).
+    """Sampling probabilities over `candidates` (children are counted over all of `pop`, plus
+    the `pending` ones in flight: four proposals started at once should not all expand the same
+    parent because none of its children is recorded yet).
 
     weighted: sigmoid(sharpness * (q - 0.5)) / (1 + child_penalty * children), q in [0, 1] the
     rank quantile (1 = best); power_law: rank^-alpha; uniform: equal; best: all mass on the top.
@@ -71,7 +74,7 @@ def parent_weights(
     if method == "weighted":
         q = 1.0 - (ranks - 1) / max(n - 1, 1)
         s = 1.0 / (1.0 + np.exp(-sharpness * (q - 0.5)))
-        kids = children_counts(pop)
+        kids = children_counts(pop) + (pending or Counter())
         h = 1.0 / (1.0 + child_penalty * np.array([kids[c.id] for c in candidates], dtype=float))
         w = s * h
     elif method == "power_law":
@@ -91,19 +94,21 @@ def select_parents(
     n: int = 1,
     island: int | None = None,
     method: Method = "weighted",
+    pending: Counter[str] | None = None,
     **kw: float,
 ) -> list[Candidate]:
     """Sample `n` parents (distinct when possible) from the scored candidates.
 
     With `island` set, only that island's candidates; when it has none, the whole
-    population. Returns [] when nothing is scored yet (the session seeds instead).
+    population. Returns [] when nothing is scored yet (the session seeds instead). `pending`:
+    children not recorded yet (candidates in flight), counted like recorded ones.
     """
     pool = eligible(pop, island) or eligible(pop)
     if not pool:
         return []
     if method == "pareto":
         return tournament(pool, task_names(pool), rng, n)
-    w = parent_weights(pop, pool, method, **kw)
+    w = parent_weights(pop, pool, method, pending=pending, **kw)
     replace = n > len(pool)
     nonzero = int(np.count_nonzero(w))
     if not replace and nonzero < n:
@@ -117,6 +122,7 @@ def select_mate(
     first: Candidate,
     rng: np.random.Generator,
     method: Method = "weighted",
+    pending: Counter[str] | None = None,
     **kw: float,
 ) -> Candidate | None:
     """A second parent for crossover, different from `first` (any island), or None."""
@@ -126,7 +132,7 @@ def select_mate(
         return None
     if method == "pareto":
         return tournament(pool, task_names(pool), rng)[0]
-    w = parent_weights(pop, pool, method, **kw)
+    w = parent_weights(pop, pool, method, pending=pending, **kw)
     return pool[int(rng.choice(len(pool), p=w))]
 
 
