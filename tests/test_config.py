@@ -132,3 +132,14 @@ def test_objective_parses_round_trips_and_names_bad_fields(tmp_path: Path) -> No
         ConfigError, match=r"^objective\.weights\.maths: 'maths' is not a task of the suite \(math, code\)"
     ):
         check_paths(cfg.model_copy(update={"models": {"base": str(tmp_path)}}))
+
+
+def test_the_documented_example_config_is_a_valid_config() -> None:
+    """docs/run-config.md's full example, every key in it, parses as written."""
+    import re
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "run-config.md").read_text()
+    example = yaml.safe_load(re.findall(r"```yaml\n(.*?)```", text, re.S)[0])
+    cfg = parse_config(example, origin="docs/run-config.md")
+    assert cfg.executor == "local" and cfg.concurrency.proposals == 1 and cfg.ray.address is None
+    assert {"concurrency", "ray", "executor", "objective", "memory"} <= set(example)
