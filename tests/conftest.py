@@ -39,3 +39,19 @@ def hf_offline() -> Iterator[None]:
         mp.setenv("HF_DATASETS_OFFLINE", "1")
         mp.setenv("HF_HUB_OFFLINE", "1")
         yield
+
+
+@pytest.fixture
+def encode_calls(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The texts each real MiniLM encode is asked for from now on in this test (cache misses)."""
+    from memory import embeddings
+
+    calls: list[list[str]] = []
+    real = embeddings._encode
+
+    def counted(texts: list[str], model: str | None) -> list[list[float]]:
+        calls.append(list(texts))
+        return real(texts, model)
+
+    monkeypatch.setattr(embeddings, "_encode", counted)
+    return calls

@@ -92,18 +92,10 @@ def test_embedding_function_is_registered_and_round_trips() -> None:
         ef.validate_config_update({"model": "a"}, {"model": "b"})
 
 
-def test_a_text_is_encoded_once_and_gets_the_same_vector(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[list[str]] = []
-    real = embeddings._encode
-
-    def counting(texts: list[str], model: str | None) -> list[list[float]]:
-        calls.append(list(texts))
-        return real(texts, model)
-
-    monkeypatch.setattr(embeddings, "_encode", counting)
+def test_a_text_is_encoded_once_and_gets_the_same_vector(encode_calls: list[list[str]]) -> None:
     first = embeddings.embed(["ties merge of two experts, cache probe", "a second text, cache probe"])
     again = embeddings.embed(["a second text, cache probe", "ties merge of two experts, cache probe", "new"])
-    assert calls == [["ties merge of two experts, cache probe", "a second text, cache probe"], ["new"]]
+    assert encode_calls == [["ties merge of two experts, cache probe", "a second text, cache probe"], ["new"]]
     assert again[0] == first[1] and again[1] == first[0] and len(again[2]) == len(first[0])
     again[0][0] += 1.0  # a caller's copy: the cache keeps its own
     assert embeddings.embed(["a second text, cache probe"])[0] == first[1]

@@ -83,20 +83,8 @@ def _current(w: float) -> dict[str, Any]:
     }
 
 
-def _count_encodes(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    calls: list[list[str]] = []
-    real = embeddings._encode
-
-    def counted(texts: list[str], model: str | None) -> list[list[float]]:
-        calls.append(list(texts))
-        return real(texts, model)
-
-    monkeypatch.setattr(embeddings, "_encode", counted)
-    return calls
-
-
 def test_what_a_proposal_thread_warmed_the_writer_does_not_encode_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     ctx, hooks, lin = _setup(tmp_path)
     cur = _current(0.73)  # checked in the sandbox: the plan is known, not yet scored
@@ -105,7 +93,7 @@ def test_what_a_proposal_thread_warmed_the_writer_does_not_encode_again(
     scored["lesson"] = "Moving weight to math in the last layers lifted addition."
     hooks.warm(ctx, to_candidate(scored), scored["lesson"])  # after the LLM's lesson
 
-    calls = _count_encodes(monkeypatch)
+    calls = request.getfixturevalue("encode_calls")  # counted from here on, after the warming
     assert hooks.novelty(ctx, cur) is None  # embeds the candidate's document: warmed already
     c = to_candidate(scored)
     c = c.model_copy(update={"commit": lin.record(c)})
