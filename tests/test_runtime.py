@@ -91,17 +91,22 @@ def test_without_a_limit_every_candidate_in_the_stage_runs_at_once() -> None:
 
 def test_a_stage_that_fails_frees_its_place_a_machine_fault_is_reported_for_the_writer() -> None:
     calls: list[str] = []
+    synced = threading.Event()
 
     def flaky(state: dict[str, Any]) -> dict[str, Any]:
         cid = state["current"]["id"]
         calls.append(cid)
         if cid == "c0":
+            # fail only once the first sync is over: a place freed while it still runs would
+            # rightly go to c1 in that same sync
+            synced.wait(WAIT_S)
             raise ValueError("a bug the candidate's input triggered")
         raise WriteFault("the lesson note", None, "no space left on device")
 
     rt = _runtime({"lesson": flaky}, limits={"lesson": 1})
     inflight = _lessons(2)
     rt.sync(inflight)
+    synced.set()
     first = rt.wait(timeout=WAIT_S)
     assert [r.cid for r in first] == ["c0"] and first[0].fault is None
     assert first[0].cur is not None and first[0].cur["status"] == "failed"
