@@ -43,6 +43,7 @@ class SessionContext:
     interactive: bool = False
     population: dict[str, Candidate] = field(default_factory=dict)  # rebuilt from lineage
     reflections: dict[tuple[str, str], str] = field(default_factory=dict)  # (parent, proposer) -> text
+    lessoned: dict[str, str] = field(default_factory=dict)  # candidate -> model of its LLM lesson
     on_record: Callable[[Candidate, dict[str, Any]], None] | None = None
     t0: float = field(default_factory=time.monotonic)
     elapsed_base: float | None = None  # wall time of earlier sessions, read from the checkpoint

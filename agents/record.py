@@ -126,6 +126,8 @@ def make_record(ctx: SessionContext):  # noqa: ANN201
         c = c.model_copy(update={"commit": ctx.lineage.record(c)})
         ctx.population = {**ctx.population, c.id: c}  # replaced, not changed: threads may be reading it
         ctx.hooks.after_record(ctx, c, lesson)
+        if lesson and c.proposer:  # only an LLM's lesson is kept (agents/reflect.py reuses it)
+            ctx.lessoned[c.id] = c.proposer
         evaluated = bool(cur.get("evaluated"))
         evaluations = int(state.get("evaluations", 0)) + int(evaluated)
         counter = max(int(state.get("counter", 0)), int(cur["index"]) + 1)  # ids in flight are taken

@@ -27,10 +27,14 @@ def llm_reflection(ctx: SessionContext, cur: dict[str, Any]) -> str:
     """The proposer's own "why did the parent's change help or hurt" (reflect.md), once per parent.
 
     Evolution-of-Thought style: the parent is compared with its own first parent. Its cost is
-    charged to the candidate being proposed; a failed call just leaves the reflection out.
+    charged to the candidate being proposed; a failed call just leaves the reflection out. Empty
+    when the same model wrote the parent's lesson: that was this very question (reflect.md, the
+    parent against its first parent), and its answer is in the prompt's lessons from the parents.
     """
     parent = ctx.population.get((cur.get("parents") or [""])[0])
     if parent is None or not parent.parents or parent.dev is None or not cur.get("proposer"):
+        return ""
+    if ctx.lessoned.get(parent.id) == cur["proposer"]:
         return ""
     grand = ctx.population.get(parent.parents[0])
     key = (parent.id, cur["proposer"])
@@ -38,6 +42,15 @@ def llm_reflection(ctx: SessionContext, cur: dict[str, Any]) -> str:
         return ""
     with ctx.lock_for(("reflection", key)):  # one call per (parent, proposer), however many wait
         return _reflection(ctx, cur, parent, grand, key)
+
+
+def kept_lessons(lineage: Any, population: dict[str, Any]) -> dict[str, str]:
+    """candidate -> model, for the LLM lessons kept as git notes: a resumed session does not ask
+    again what they answered (see `llm_reflection`)."""
+    from memory.rebuild import lineage_lessons
+
+    notes = lineage_lessons(lineage)
+    return {c.id: c.proposer for c in population.values() if c.commit in notes and c.proposer}
 
 
 def _reflection(ctx: SessionContext, cur: dict[str, Any], parent: Any, grand: Any, key: tuple) -> str:

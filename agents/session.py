@@ -100,6 +100,7 @@ def build_context(
     run's resident evaluator in every worker."""
     from agents.context import SessionContext
     from agents.llm import LLMClient  # litellm and the offline provider load on the first call
+    from agents.reflect import kept_lessons
     from evolution.runs.costs import CostLedger
     from evolution.runs.lineage import Lineage
 
@@ -120,6 +121,7 @@ def build_context(
         on_record=on_record,
     )
     ctx.population = {c.id: c for c in lineage.candidates()}
+    ctx.lessoned = kept_lessons(lineage, ctx.population)
     ctx.llm.attach(CostLedger(folder.root))  # the spend so far (resume) and every call from now on
     return ctx
 
