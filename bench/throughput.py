@@ -110,7 +110,14 @@ def run_arm(cfg_path: Path, runs: Path, **kw: Any) -> dict[str, Any]:
         "cpu_ceiling_per_min": 60 * (os.cpu_count() or 1) * max(state["candidates"], 1) / max(cpu, 1e-9),
         "best_dev": best.get("fitness", best.get("dev")),
         "best_test": best.get("test"),
+        # each record, in seconds from the last seed's: where the phase drains (--json only)
+        "record_s": [round(t - stamps[last_seed][0], 3) for t, _ in stamps[last_seed + 1 :]],
     }
+
+
+def brief(run: dict[str, Any]) -> str:
+    """A run's figures for its progress line (the record times go to --json only)."""
+    return json.dumps({k: v for k, v in run.items() if k != "record_s"})
 
 
 def cpu_seconds() -> float:
@@ -193,7 +200,7 @@ def main() -> None:
                             **({"strategy": {"cmaes_inner": 0}} if args.no_polish else {}),
                         )
                         rs.append(run_arm(cfg, out / "runs"))
-                        print(f"  {name}: {json.dumps(rs[-1])}", flush=True)
+                        print(f"  {name}: {brief(rs[-1])}", flush=True)
                     rows.append((f"proposals {p} (eval {args.evaluators})", rs))
                     everything[rows[-1][0]] = rs
             print(f"\nLLM-bound: a {args.latency:.1f} s proposer")
@@ -214,7 +221,7 @@ def main() -> None:
                     name = f"eval-{label.replace(' ', '-')}-s{seed}"
                     cfg = write_config(args.zoo, out, name, args.evaluations, seed, args.device, **over)
                     rs.append(run_arm(cfg, out / "runs"))
-                    print(f"  {name}: {json.dumps(rs[-1])}", flush=True)
+                    print(f"  {name}: {brief(rs[-1])}", flush=True)
                 rows.append((label, rs))
                 everything[label] = rs
             print("\nEvaluation-bound: the offline proposer")
