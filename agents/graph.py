@@ -33,7 +33,7 @@ def build_graph(ctx: SessionContext, runtime: SessionRuntime, checkpointer: Any 
     g.add_node("feedback", make_feedback(ctx))
     g.add_edge(START, "schedule")
     g.add_conditional_edges("schedule", after_schedule(ctx), ["record", "dispatch", "feedback", END])
-    g.add_conditional_edges("dispatch", after_dispatch(ctx), ["record", "schedule", "dispatch"])
+    g.add_conditional_edges("dispatch", after_dispatch(ctx, runtime), ["record", "schedule", "dispatch"])
     g.add_edge("record", "schedule")
     g.add_edge("feedback", "schedule")
     return g.compile(checkpointer=checkpointer)

@@ -35,8 +35,9 @@ def evaluating(inflight: dict[str, Any]) -> int:
     return sum(1 for c in inflight.values() if c.get("next") == EVALUATE)
 
 
-def has_free_slot(inflight: dict[str, Any], proposals: int, evaluators: int) -> bool:
-    """A new candidate may start: a proposal slot is free and no evaluation waits for a worker.
+def has_free_slot(inflight: dict[str, Any], proposals: int, evaluators: int, queue: int = 0) -> bool:
+    """A new candidate may start: a proposal slot is free and no more than `queue` evaluations
+    wait for a worker (`queue_allowance`).
 
     The second half is back-pressure: proposals written faster than they can be scored would
     only wait, on parents that are stale by then. Busy workers alone do not hold a proposal
@@ -50,9 +51,23 @@ def has_free_slot(inflight: dict[str, Any], proposals: int, evaluators: int) -> 
         return not inflight
     return (
         proposing(inflight) < proposals
-        and evaluating(inflight) <= evaluators
-        and len(inflight) < 2 * proposals + evaluators
+        and evaluating(inflight) <= evaluators + queue
+        and len(inflight) < 2 * proposals + evaluators + queue
     )
+
+
+def queue_allowance(evaluators: int, propose_s: float | None, evaluate_s: float | None) -> int:
+    """Evaluations that may wait for a worker while a new proposal starts: as many as the workers
+    finish during one proposal call, so the proposal still finds a worker free when it needs one.
+
+    Without it, proposals that ended together queued their evaluations, no proposal could start
+    until the queue drained, and then all started together again: with a 2 s proposer, four
+    slots sat half empty for seconds at a time. A proposer faster than an evaluation (the offline
+    one) gets no queue: its proposals would only wait. 0 until both durations are measured.
+    """
+    if not propose_s or not evaluate_s:
+        return 0
+    return int(evaluators * propose_s / evaluate_s)
 
 
 def may_evaluate(cur: dict[str, Any]) -> bool:

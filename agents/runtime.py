@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agents.inflight import EVALUATE, THREAD_STAGES
+from agents.inflight import EVALUATE, THREAD_STAGES, queue_allowance
 from evolution.merge.faults import WriteFault
 from evolution.scoring.workers.jobs import SOURCES_JOB, EvalJob, EvalResult, WorkerFault
 from evolution.scoring.workers.memory import ResidentNeed
@@ -26,6 +27,7 @@ log = logging.getLogger("evomerge.session")
 
 Stage = Callable[[dict[str, Any]], dict[str, Any]]  # {"current": cur} -> {"current": cur', ...}
 JobFor = Callable[[dict[str, Any], dict[str, Any]], EvalJob]  # (candidate, state) -> its evaluation job
+DURATION_WEIGHT = 0.2  # of the newest sample in a running mean of durations
 MACHINE_FAULTS: tuple[type[BaseException], ...] = (WriteFault, WorkerFault, MemoryError)
 
 
@@ -81,6 +83,7 @@ class SessionRuntime:
         self._submitted: set[tuple[str, int]] = set()
         self._running: dict[str, int] = dict.fromkeys(self.stages, 0)
         self._lock = threading.Lock()
+        self.durations: dict[str, float] = {}  # "propose" (a call), "evaluate" (a job): running means
         pool.on_result = self._on_result
 
     def start(self, need: ResidentNeed | None) -> None:
@@ -150,13 +153,26 @@ class SessionRuntime:
         """Stop the evaluation workers; proposal threads are daemons and end with their call."""
         self.pool.close()
 
+    def queue_allowance(self, evaluators: int) -> int:
+        """Evaluations that may wait for a worker while a new proposal starts (measured here)."""
+        return queue_allowance(evaluators, self.durations.get("propose"), self.durations.get(EVALUATE))
+
+    def _measured(self, what: str, seconds: float) -> None:
+        """A running mean that follows a changing load (the last ten or so)."""
+        with self._lock:
+            old = self.durations.get(what)
+            self.durations[what] = seconds if old is None else old + DURATION_WEIGHT * (seconds - old)
+
     def _run(self, stage: str, cur: dict[str, Any], key: tuple[str, int]) -> None:
+        t0 = time.perf_counter()
         try:
             out = self.stages[stage]({"current": cur})["current"]
         except BaseException as e:  # noqa: BLE001 - a machine fault, raised again by the writer
             report = Report(key[0], key[1], fault=e)
         else:
             report = Report(key[0], key[1], cur=out)
+            if stage == "propose":
+                self._measured("propose", time.perf_counter() - t0)
         with self._lock:  # before the report: the writer's next sync may start another
             self._running[stage] -= 1
         self._reports.put(report)
@@ -167,4 +183,6 @@ class SessionRuntime:
             fault.__cause__ = r.exc
             self._reports.put(Report("", -1, fault=fault))
         else:
+            if r.kind in ("ok", "failed") and r.timings.get("evaluate_s"):
+                self._measured(EVALUATE, r.timings["evaluate_s"])
             self._reports.put(Report(r.key[0], r.key[1], result=r))

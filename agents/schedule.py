@@ -40,7 +40,8 @@ def make_schedule(ctx: SessionContext, runtime: SessionRuntime):  # noqa: ANN201
         inflight: dict[str, Any] = dict(state.get("inflight") or {})
         view: dict[str, Any] = dict(state)
         update: dict[str, Any] = {}
-        while has_free_slot(inflight, conc.proposals, conc.evaluators) and not feedback_due(ctx, view):
+        queue = runtime.queue_allowance(conc.evaluators)
+        while has_free_slot(inflight, conc.proposals, conc.evaluators, queue) and not feedback_due(ctx, view):
             if budget_stop(ctx, with_inflight(view, inflight)):  # type: ignore[arg-type]
                 break
             upd, cur, why = select_candidate(ctx, {**view, "inflight": inflight}, inflight)  # type: ignore[arg-type]
@@ -187,14 +188,15 @@ def after_schedule(ctx: SessionContext):  # noqa: ANN201 - a LangGraph router
     return route
 
 
-def after_dispatch(ctx: SessionContext):  # noqa: ANN201 - a LangGraph router
+def after_dispatch(ctx: SessionContext, runtime: SessionRuntime):  # noqa: ANN201 - a LangGraph router
     conc = ctx.cfg.concurrency
 
     def route(state: SessionState) -> str:
         inflight = state.get("inflight") or {}
         if state.get("done_order"):
             return "record"
-        if has_free_slot(inflight, conc.proposals, conc.evaluators) and not budget_stop(
+        queue = runtime.queue_allowance(conc.evaluators)
+        if has_free_slot(inflight, conc.proposals, conc.evaluators, queue) and not budget_stop(
             ctx,
             with_inflight(state, inflight),  # type: ignore[arg-type]
         ):

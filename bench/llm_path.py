@@ -120,7 +120,7 @@ def main() -> None:
     on_llm = [c for c in numeric if c.parents and by_id.get(c.parents[0]) in llm]
     per_cand = [c.cost.prompt_tokens for c in llm]
     completion = [c.cost.completion_tokens for c in llm]
-    n_eval = sum(1 for c in cands if c.dev is not None)
+    n_eval = int(result.state["evaluations"])  # not `dev is not None`: island migrants are copies
     print(f"session: {n_eval} evaluations, {len(cands)} candidates, {wall:.0f} s; replies asked: "
           f"{dict(Counter(model.asked))}")  # fmt: skip
     print(f"prompt tokens per proposal call (cl100k, system included): {describe(prompt_tokens)}; "

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from agents.inflight import has_free_slot, inflight_hashes, may_evaluate, proposing, with_inflight
+from agents.inflight import (
+    has_free_slot,
+    inflight_hashes,
+    may_evaluate,
+    proposing,
+    queue_allowance,
+    with_inflight,
+)
 
 
 def _c(cid: str, nxt: str, **kw: object) -> dict:
@@ -35,6 +42,21 @@ def test_a_scored_candidate_holds_no_proposal_slot_while_its_lesson_is_written()
     assert not has_free_slot(flying, proposals=1, evaluators=2)
     waiting = {f"c{i}": _c(f"c{i}", "lesson", evaluated=True) for i in range(4, 9)}
     assert not has_free_slot({**flying, **waiting}, proposals=2, evaluators=2)  # lessons pile up: wait
+
+
+def test_evaluations_may_queue_as_many_as_the_workers_finish_during_one_proposal() -> None:
+    assert queue_allowance(2, propose_s=2.0, evaluate_s=1.5) == 2  # 2 workers x 1.33 jobs per call
+    assert queue_allowance(2, propose_s=0.05, evaluate_s=1.5) == 0  # an offline proposer: no queue
+    assert queue_allowance(4, propose_s=None, evaluate_s=1.5) == 0  # not measured yet
+    assert queue_allowance(4, propose_s=2.0, evaluate_s=None) == 0
+    burst = {f"c{i}": _c(f"c{i}", "evaluate") for i in range(4)}  # four proposals ended together
+    burst["c9"] = _c("c9", "propose")
+    assert not has_free_slot(burst, proposals=4, evaluators=2)  # two wait for a worker: held back
+    assert has_free_slot(burst, proposals=4, evaluators=2, queue=2)  # drained before the next needs one
+    assert not has_free_slot(burst, proposals=4, evaluators=2, queue=1)
+    lessons = {f"c{i}": _c(f"c{i}", "lesson", evaluated=True) for i in range(10, 17)}  # 12 in all
+    assert not has_free_slot({**burst, **lessons}, proposals=4, evaluators=2, queue=2)  # the cap
+    assert not has_free_slot({"c1": _c("c1", "evaluate")}, proposals=1, evaluators=1, queue=3)
 
 
 def test_one_of_each_means_one_candidate_at_a_time() -> None:

@@ -116,3 +116,23 @@ def test_a_stage_that_fails_frees_its_place_a_machine_fault_is_reported_for_the_
     second = rt.wait(timeout=WAIT_S)
     assert [r.cid for r in second] == ["c1"] and isinstance(second[0].fault, WriteFault)
     assert calls == ["c0", "c1"]
+
+
+def test_proposal_calls_and_evaluations_are_timed_for_the_queue_allowance() -> None:
+    from evolution.scoring.workers.jobs import EvalResult
+
+    def propose(state: dict[str, Any]) -> dict[str, Any]:
+        time.sleep(0.3)
+        return {"current": {**state["current"], "next": "check"}}
+
+    rt = _runtime({"propose": propose})
+    assert rt.queue_allowance(2) == 0  # nothing measured: evaluations never queue
+    rt.sync({"c0": {"id": "c0", "next": "propose", "step": 1}})
+    assert rt.wait(timeout=WAIT_S)
+    rt.pool.on_result(EvalResult(("c1", 3), "ok", dev={}, timings={"evaluate_s": 0.1}))
+    assert [r.cid for r in rt.wait(timeout=WAIT_S)] == ["c1"]
+    assert rt.durations["propose"] >= 0.3 and rt.durations["evaluate"] == 0.1
+    assert rt.queue_allowance(2) >= 6  # two workers finish six 0.1 s jobs during a 0.3 s call
+    for _ in range(30):  # evaluations got slower: the running mean follows
+        rt.pool.on_result(EvalResult(("c1", 3), "ok", dev={}, timings={"evaluate_s": 1.0}))
+    assert rt.queue_allowance(2) == 0
