@@ -47,9 +47,9 @@ def llm_reflection(ctx: SessionContext, cur: dict[str, Any]) -> str:
 def kept_lessons(lineage: Any, population: dict[str, Any]) -> dict[str, str]:
     """candidate -> model, for the LLM lessons kept as git notes: a resumed session does not ask
     again what they answered (see `llm_reflection`)."""
-    from memory.rebuild import lineage_lessons
+    from memory.rebuild import lesson_notes
 
-    notes = lineage_lessons(lineage)
+    notes = lesson_notes(lineage)  # which commits have one: the texts are not needed here
     return {c.id: c.proposer for c in population.values() if c.commit in notes and c.proposer}
 
 

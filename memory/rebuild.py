@@ -120,8 +120,9 @@ def steering_note(
 LESSON_NOTES = "lessons"  # git notes ref where the session keeps LLM-written lessons
 
 
-def lineage_lessons(lineage: Any) -> dict[str, str]:
-    """commit sha → LLM-written lesson kept as a git note (refs/notes/lessons) in the lineage."""
+def lesson_notes(lineage: Any) -> dict[str, str]:
+    """commit sha → sha of its LLM-lesson note (refs/notes/lessons); which commits have one,
+    without reading the notes."""
     try:
         listing = lineage.repo.git.notes(f"--ref={LESSON_NOTES}", "list")
     except Exception:  # noqa: BLE001 - no notes ref yet
@@ -130,8 +131,16 @@ def lineage_lessons(lineage: Any) -> dict[str, str]:
     for line in listing.splitlines():
         note, _, commit = line.partition(" ")
         if commit:
-            out[commit.strip()] = lineage.repo.odb.stream(bytes.fromhex(note)).read().decode().strip()
+            out[commit.strip()] = note
     return out
+
+
+def lineage_lessons(lineage: Any) -> dict[str, str]:
+    """commit sha → LLM-written lesson kept as a git note (refs/notes/lessons) in the lineage."""
+    return {
+        commit: lineage.repo.odb.stream(bytes.fromhex(note)).read().decode().strip()
+        for commit, note in lesson_notes(lineage).items()
+    }
 
 
 def lesson_for(
