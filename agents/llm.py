@@ -42,6 +42,18 @@ def __getattr__(name: str) -> Any:  # `from agents.llm import litellm` still wor
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def _warm() -> None:
+    """What the first call would load: litellm with the offline provider and the token counter's
+    encoding. (No mock completion: a user's litellm callbacks would log it as a call.)"""
+    from agents.prompting import count_tokens
+
+    try:
+        _with_offline_provider()
+        count_tokens("warm")
+    except Exception as e:  # noqa: BLE001 - a warm-up only; the real call reports real failures
+        log.debug("LLM warm-up: %s", e)
+
+
 def _retryable(litellm: Any) -> tuple[type[BaseException], ...]:
     return (
         litellm.Timeout,
@@ -108,6 +120,7 @@ class LLMClient:
     _warned: set[str] = field(default_factory=set)
     _records: list[CallRecord] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)  # proposal threads bill at once
+    _preloading: bool = False
 
     def attach(self, ledger: CostLedger) -> None:
         """Bill to the run's ledger from now on; the spend so far is its sum (resume included)."""
@@ -118,6 +131,20 @@ class LLMClient:
     def usage(self) -> dict[str, dict[str, Any]]:
         """Per model over the whole run: calls, tokens, dollars (what `evomerge status` shows)."""
         return summarize(self._records)
+
+    def preload(self) -> None:
+        """Import litellm and its token counter in a background thread, once.
+
+        The import is seconds of CPU that the first proposal would otherwise wait for, with every
+        proposal slot idle; the record step calls this after the first candidate is kept, so the
+        import overlaps the seed evaluations (and `evomerge demo` still reaches its first
+        candidate without it). A failure here is left for the real call to report.
+        """
+        with self._lock:
+            if self._preloading:
+                return
+            self._preloading = True
+        threading.Thread(target=_warm, name="llm-preload", daemon=True).start()
 
     def remaining(self) -> float | None:
         return None if self.budget_dollars is None else self.budget_dollars - self.spent_dollars

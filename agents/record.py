@@ -16,6 +16,7 @@ from typing import Any
 from agents.bandit import ProposerBandit, improvement_reward
 from agents.context import SessionContext
 from agents.inflight import evaluating, proposing
+from agents.nodes import budget_stop
 from agents.operators import STRATEGY_OPERATORS, cid_of
 from agents.state import Member, SessionState
 from agents.tuning import after_record
@@ -178,6 +179,8 @@ def make_record(ctx: SessionContext):  # noqa: ANN201
         write_status(ctx, {**state, **update}, c)
         if ctx.on_record is not None:
             ctx.on_record(c, {**state, **update})
+        if not budget_stop(ctx, {**state, **update}):  # type: ignore[arg-type]
+            ctx.llm.preload()  # proposals follow the seeds: import litellm now
         return update
 
     return record
