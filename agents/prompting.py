@@ -21,6 +21,7 @@ from agents.context import SessionContext
 from agents.prompts import render
 from agents.references import weakest_task
 from agents.state import Current
+from evolution.recipes.syntax import parse
 from evolution.runs.config import ProposerConfig
 
 MACHINE_KEYS = ("aliases", "base", "experts", "methods", "compatible", "num_layers", "tasks", "vocabulary")
@@ -50,7 +51,7 @@ def terse_recipe(code: str) -> str:
     """A recipe shown for its idea, not for edits: the docstring's first line and no comments.
     Code that does not parse is returned as it is."""
     try:
-        tree = ast.parse(code)
+        tree = parse(code)
         tokens = tokenize.generate_tokens(io.StringIO(code).readline)
         comments = [t.start for t in tokens if t.type == tokenize.COMMENT]
     except (SyntaxError, tokenize.TokenError, IndentationError):

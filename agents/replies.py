@@ -14,6 +14,8 @@ import textwrap
 from dataclasses import dataclass
 from typing import Literal
 
+from evolution.recipes.syntax import parse
+
 Kind = Literal["recipe", "edits", "none", "truncated"]
 
 MAX_REPLY_CHARS = 200_000
@@ -221,7 +223,7 @@ def find_edits(text: str) -> tuple[list[Edit], bool]:
 
 def parses(code: str) -> ast.Module | None:
     try:
-        return ast.parse(code)
+        return parse(code)
     except Exception:  # noqa: BLE001 - SyntaxError, ValueError, RecursionError, MemoryError: all "no"
         return None
 

@@ -18,6 +18,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from evolution.recipes.syntax import parse
+
 TUNED = "TUNED"
 TUNED_NOTE = "# Values an optimizer found for the tunables above; delete an entry to use its default."
 MAX_PARSE_CHARS = 200_000  # longer text is not a recipe (the sandbox refuses it with a clear error)
@@ -28,7 +30,7 @@ def parse_module(source: str) -> ast.Module | None:
     if not isinstance(source, str) or len(source) > MAX_PARSE_CHARS or "\x00" in source:
         return None
     try:
-        return ast.parse(source)
+        return parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
 

@@ -13,6 +13,7 @@ import re
 import tokenize
 
 from evolution.recipes.sandbox.errors import RecipeError
+from evolution.recipes.syntax import parse
 
 MAX_SOURCE_CHARS = 100_000
 MAX_NODES = 50_000
@@ -71,7 +72,7 @@ def check_source(source: str) -> ast.Module:
         line = source.count("\n", 0, m.start()) + 1
         raise RecipeError("forbidden", line, "invisible text-direction control character", "remove it")
     try:
-        tree = ast.parse(source, filename="recipe.py")
+        tree = parse(source, filename="recipe.py")
     except SyntaxError as e:
         raise RecipeError("syntax", e.lineno, f"SyntaxError: {e.msg}", "fix the Python syntax") from None
     except (ValueError, RecursionError, MemoryError) as e:
