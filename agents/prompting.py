@@ -15,6 +15,7 @@ import difflib
 import io
 import tokenize
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from agents.context import SessionContext
@@ -24,6 +25,7 @@ from agents.state import Current
 from evolution.recipes.syntax import parse
 from evolution.runs.config import ProposerConfig
 
+_ENCODING: Any = None  # cl100k, loaded with litellm on first use
 MACHINE_KEYS = ("aliases", "base", "experts", "methods", "compatible", "num_layers", "tasks", "vocabulary")
 TRIMMED = "(left out to fit the prompt budget)"
 # memory sub-sections (memory/reflection.py `memory_context`), first trimmed first
@@ -31,13 +33,26 @@ MEMORY_SECTIONS = ("#### Most similar past candidates", "#### Relevant lessons",
 
 
 def count_tokens(text: str) -> int:
-    """Tokens of `text` by cl100k (bundled with litellm, offline); a chars/4 estimate if that fails."""
-    from agents.llm import litellm
+    """Tokens of `text` by cl100k (bundled with litellm, offline); a chars/4 estimate if that fails.
 
+    The encoding is called directly: litellm's `token_counter` wraps the same one but gives up the
+    GIL so often that, while the writer thread is busy, a 15 KB prompt took 70 ms instead of 6,
+    on every proposal of a session with proposals in flight."""
+    global _ENCODING
     try:
-        return int(litellm.token_counter(model="gpt-4o", text=text))
+        if _ENCODING is None:
+            from agents.llm import litellm
+
+            _ENCODING = litellm.encoding
+        return len(_ENCODING.encode(text, disallowed_special=()))
     except Exception:  # noqa: BLE001 - token counting must never stop a proposal
         return len(text) // 4 + 1
+
+
+@lru_cache(maxsize=8)
+def fixed_tokens(text: str) -> int:
+    """Tokens of a text every prompt repeats (the system prompt), counted once."""
+    return count_tokens(text)
 
 
 def scores_line(ctx: SessionContext, cid: str) -> str:
@@ -178,7 +193,7 @@ def _shrink(part: Part) -> bool:
 
 def fit(template: str, parts: dict[str, Part], budget: int, fixed: str) -> tuple[str, int]:
     """Render `template`, trimming parts by rank until system + user fit `budget` tokens."""
-    base = count_tokens(fixed)
+    base = fixed_tokens(fixed)
     text = render(template, **{k: p.text for k, p in parts.items()})
     tokens = base + count_tokens(text)
     while tokens > budget:

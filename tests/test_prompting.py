@@ -38,3 +38,16 @@ def test_an_inspiration_keeps_its_code_and_first_docstring_line_but_no_comments(
     assert [type(n) for n in ast.parse(terse).body] == [type(n) for n in ast.parse(code).body]
     assert len(terse) < len(code)
     assert terse_recipe("def build(:\n") == "def build(:\n"  # not Python: shown as it is
+
+
+def test_tokens_are_counted_with_the_cl100k_encoding_litellm_bundles() -> None:
+    from agents.llm import litellm
+    from agents.prompting import count_tokens, fixed_tokens
+
+    text = example_source("ties") + "\nLessons: ünïcode, emoji 🙂, <|endoftext|> as plain text."
+    n = count_tokens(text)
+    assert n == len(litellm.encoding.encode(text, disallowed_special=()))
+    assert abs(n - litellm.token_counter(model="gpt-4o", text=text)) <= max(3, n // 100)
+    hits = fixed_tokens.cache_info().hits
+    assert fixed_tokens(text) == n and fixed_tokens(text) == n
+    assert fixed_tokens.cache_info().hits == hits + 1  # the system prompt is counted once
