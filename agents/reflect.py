@@ -29,7 +29,9 @@ def llm_reflection(ctx: SessionContext, cur: dict[str, Any]) -> str:
     Evolution-of-Thought style: the parent is compared with its own first parent. Its cost is
     charged to the candidate being proposed; a failed call just leaves the reflection out. Empty
     when the same model wrote the parent's lesson: that was this very question (reflect.md, the
-    parent against its first parent), and its answer is in the prompt's lessons from the parents.
+    parent against its first parent), and its answer is in the prompt's lessons from the parents;
+    and when the parent's plan is its first parent's (an island migrant, a copy): nothing changed.
+    In the throughput bench every reflection left was on a migrant.
     """
     parent = ctx.population.get((cur.get("parents") or [""])[0])
     if parent is None or not parent.parents or parent.dev is None or not cur.get("proposer"):
@@ -39,6 +41,8 @@ def llm_reflection(ctx: SessionContext, cur: dict[str, Any]) -> str:
     grand = ctx.population.get(parent.parents[0])
     key = (parent.id, cur["proposer"])
     if grand is None or grand.dev is None:
+        return ""
+    if parent.plan_hash and parent.plan_hash == grand.plan_hash:  # a migrant: no change to explain
         return ""
     with ctx.lock_for(("reflection", key)):  # one call per (parent, proposer), however many wait
         return _reflection(ctx, cur, parent, grand, key)

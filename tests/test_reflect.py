@@ -66,3 +66,26 @@ def test_kept_lessons_are_read_back_from_the_lineage_notes(tmp_path: Path) -> No
         pop[cid] = c.model_copy(update={"commit": lin.record(c)})
     lin.add_note(pop["c0001"].commit, "Weight on math lifted addition.", ref=LESSON_NOTES)
     assert kept_lessons(lin, pop) == {"c0001": PROPOSER}  # c0002 has no note: it is asked again
+
+
+def test_a_migrant_parent_is_not_reflected_on(tmp_path: Path) -> None:
+    """A migrant is a copy of a candidate on another island: its plan is its first parent's, so
+    "why did its change help" has no change to explain, and the call would be paid for nothing."""
+    with FakeLLMServer(script=ImperfectCoder(pool=("recipe",), seed=5)) as server:
+        cfg = tiny_config(
+            tmp_path,
+            "migrants",
+            choice=True,
+            budget={"evaluations": 14},
+            proposers=[{"model": PROPOSER, "api_base": server.api_base, "max_retries": 1}],
+            strategy={"islands": 2, "migrate_every": 3, "crossover_rate": 0.0, "cmaes_inner": 0},
+        )
+        result = run_session(cfg, tmp_path / "runs", llm=LLMClient(sleep=lambda s: None))
+
+    cands = {c.id: c for c in Lineage.open_or_init(result.run_dir / "lineage", "migrants").candidates()}
+    migrants = {c.id for c in cands.values() if c.parents and c.plan_hash == cands[c.parents[0]].plan_hash}
+    assert any(c.parents and c.parents[0] in migrants and c.proposer for c in cands.values()), (
+        "no proposal grew from a migrant: nothing was tested"
+    )
+    asked = [r.candidate for r in CostLedger(result.run_dir).records() if r.purpose == "reflect"]
+    assert not [cid for cid in asked if cands[cid].parents[0] in migrants], asked
