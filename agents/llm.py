@@ -44,12 +44,10 @@ def __getattr__(name: str) -> Any:  # `from agents.llm import litellm` still wor
 
 def _warm() -> None:
     """What the first call would load: litellm with the offline provider and the token counter's
-    encoding. (No mock completion: a user's litellm callbacks would log it as a call.)"""
-    from agents.prompting import count_tokens
-
+    encoding (agents/prompting.py counts with it). No mock completion: a user's litellm callbacks
+    would log it as a call."""
     try:
-        _with_offline_provider()
-        count_tokens("warm")
+        _with_offline_provider().encoding.encode("warm")
     except Exception as e:  # noqa: BLE001 - a warm-up only; the real call reports real failures
         log.debug("LLM warm-up: %s", e)
 
