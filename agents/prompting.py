@@ -19,13 +19,13 @@ from functools import lru_cache
 from typing import Any
 
 from agents.context import SessionContext
+from agents.litellm_setup import load_litellm
 from agents.prompts import render
 from agents.references import weakest_task
 from agents.state import Current
 from evolution.recipes.syntax import parse
 from evolution.runs.config import ProposerConfig
 
-_ENCODING: Any = None  # cl100k, loaded with litellm on first use
 MACHINE_KEYS = ("aliases", "base", "experts", "methods", "compatible", "num_layers", "tasks", "vocabulary")
 TRIMMED = "(left out to fit the prompt budget)"
 # memory sub-sections (memory/reflection.py `memory_context`), first trimmed first
@@ -38,13 +38,8 @@ def count_tokens(text: str) -> int:
     The encoding is called directly: litellm's `token_counter` wraps the same one but gives up the
     GIL so often that, while the writer thread is busy, a 15 KB prompt took 70 ms instead of 6,
     on every proposal of a session with proposals in flight."""
-    global _ENCODING
     try:
-        if _ENCODING is None:
-            from agents.llm import litellm
-
-            _ENCODING = litellm.encoding
-        return len(_ENCODING.encode(text, disallowed_special=()))
+        return len(load_litellm().encoding.encode(text, disallowed_special=()))
     except Exception:  # noqa: BLE001 - token counting must never stop a proposal
         return len(text) // 4 + 1
 

@@ -176,10 +176,11 @@ def make_record(ctx: SessionContext):  # noqa: ANN201
             bandit = ProposerBandit.from_json([p.model for p in ctx.cfg.proposers], state.get("bandit"))
             bandit.update(c.proposer, improvement_reward(c.fitness, parent_dev), c.cost.dollars)
             update["bandit"] = bandit.to_json()
-        write_status(ctx, {**state, **update}, c)
+        after = {**state, **update}
+        write_status(ctx, after, c)
         if ctx.on_record is not None:
-            ctx.on_record(c, {**state, **update})
-        if not budget_stop(ctx, {**state, **update}):  # type: ignore[arg-type]
+            ctx.on_record(c, after)
+        if not budget_stop(ctx, after):  # type: ignore[arg-type]
             ctx.llm.preload()  # proposals follow the seeds: import litellm now
         return update
 
