@@ -72,9 +72,14 @@ class SessionHooks:
         """(an LLM's lesson on the candidate, the reply that cost it or None); none without memory."""
         return "", None
 
+    def lesson_due(self, ctx: SessionContext, c: Candidate) -> bool:
+        """Whether the scored candidate goes through the lesson stage (`lesson_request` there); the
+        writer asks this, so it reads nothing but the candidate and the population."""
+        return False
+
     def lesson_request(self, ctx: SessionContext, c: Candidate) -> tuple[str, dict[str, Any] | None]:
-        """(a lesson already had, None) or ("", the call to make: {model, messages}); the writer asks
-        this, a proposal thread makes the call. None to make without memory."""
+        """(a lesson already had, None) or ("", the call to make: {model, messages}), asked in a
+        proposal thread (the lesson stage). None to make without memory."""
         return "", None
 
     def after_record(self, ctx: SessionContext, candidate: Candidate, lesson: str = "") -> None:
@@ -209,24 +214,31 @@ class MemoryHooks(SessionHooks):
             return text, None
         return ask_lesson(ctx, c.id, request)
 
-    def lesson_request(self, ctx: SessionContext, c: Candidate) -> tuple[str, dict[str, Any] | None]:
+    def lesson_due(self, ctx: SessionContext, c: Candidate) -> bool:
         from agents.llm import is_offline
+
+        parent = ctx.population.get(c.parents[0]) if c.parents else None
+        proposer = next((p for p in ctx.cfg.proposers if p.model == c.proposer), None)
+        return (
+            self.llm_reflect
+            and proposer is not None
+            and not is_offline(c.proposer)
+            and c.dev is not None
+            and c.dev_mean is not None
+            and parent is not None
+            and parent.dev is not None
+        )
+
+    def lesson_request(self, ctx: SessionContext, c: Candidate) -> tuple[str, dict[str, Any] | None]:
         from agents.prompts import PromptError, render
         from memory.rebuild import LESSON_NOTES
         from memory.reflection import offline_lesson
 
-        parent = ctx.population.get(c.parents[0]) if c.parents else None
-        proposer = next((p for p in ctx.cfg.proposers if p.model == c.proposer), None)
-        if (
-            not self.llm_reflect
-            or proposer is None
-            or is_offline(c.proposer)
-            or c.dev is None
-            or c.dev_mean is None
-            or parent is None
-            or parent.dev is None
-        ):
+        if not self.lesson_due(ctx, c):
             return "", None
+        parent = ctx.population[c.parents[0]]
+        proposer = next(p for p in ctx.cfg.proposers if p.model == c.proposer)
+        assert c.dev is not None and parent.dev is not None
         if c.commit is not None:
             kept = ctx.lineage.notes(c.commit, ref=LESSON_NOTES).strip()
             if kept:

@@ -1,6 +1,6 @@
-"""What a proposal should know before it is written: steering first, memory and the parents'
-lessons (`prepare`, by the writer), then the proposer's own reflection on its parent's change
-(`make_reflect`, an LLM call in a proposal thread)."""
+"""What a proposal should know before it is written: steering first (`prepare`, by the writer),
+then memory, the parents' lessons and the proposer's own reflection on its parent's change
+(`make_reflect`, in a proposal thread; the reflection is an LLM call)."""
 
 from __future__ import annotations
 
@@ -91,9 +91,9 @@ def _reflection(ctx: SessionContext, cur: dict[str, Any], parent: Any, grand: An
 
 
 def prepare(ctx: SessionContext, state: SessionState, cur: dict[str, Any]) -> dict[str, Any]:
-    """What the proposal should know from the run: steering (top priority), memory, the parents'
-    lessons. Run by the single writer when the candidate is reserved: it reads memory and commits
-    new steering messages to the lineage."""
+    """The steering in force for the proposal (top priority). Run by the single writer when the
+    candidate is reserved: new steering messages are committed to the lineage. It also opens the
+    run's memory, checked against the checkpoint's state, for the reads `make_reflect` makes."""
     cur = dict(cur)
     ids, texts = ctx.hooks.steering(ctx, cur)  # type: ignore[arg-type]
     if cur.get("operator") == "cmaes" and ids:  # a polish only runs on a recipe the steering shaped
@@ -104,19 +104,26 @@ def prepare(ctx: SessionContext, state: SessionState, cur: dict[str, Any]) -> di
             cur["steering_ignored"] = f"{cur.get('operator')}: no proposer reads steering (constants only)"
         return cur
     cur.update(steering=ids, steering_text=texts)
-    cur["memory"] = ctx.hooks.memory(ctx, state, cur)  # type: ignore[arg-type]
-    cur["reflection"] = ctx.hooks.reflection(ctx, state, cur)  # type: ignore[arg-type]
+    ctx.hooks.check(ctx, state)  # type: ignore[arg-type]
     return cur
 
 
 def make_reflect(ctx: SessionContext):  # noqa: ANN201 - a stage of the proposal threads
-    """The proposer's own reflection on its parent's change (an LLM call), before the lessons."""
+    """What memory knows about the parents (similar candidates, lessons, the parents' own lessons),
+    then the proposer's own reflection on its parent's change (an LLM call).
+
+    Memory is read here, not by the writer: each read embeds its query (tens of ms of CPU), and
+    the writer's time is every candidate's hand-off. Chroma's local client is thread-safe; writes
+    stay with the writer, which opened and checked the store in `prepare`.
+    """
 
     def reflect(state: SessionState) -> dict[str, Any]:
         cur = dict(state["current"] or {})
         if cur.get("operator") not in NO_LLM_OPERATORS:
+            cur["memory"] = ctx.hooks.memory(ctx, {}, cur)  # type: ignore[arg-type]
+            stored = ctx.hooks.reflection(ctx, {}, cur)  # type: ignore[arg-type]
             own = llm_reflection(ctx, cur)
-            cur["reflection"] = "\n\n".join(t for t in (own, cur.get("reflection", "")) if t)
+            cur["reflection"] = "\n\n".join(t for t in (own, stored) if t)
         cur["next"] = "propose"
         return {"current": cur}
 

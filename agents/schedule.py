@@ -3,7 +3,7 @@
 `schedule` reserves candidates while a slot is free (ids from the counter, in order, so they are
 deterministic given the seed and the order in which earlier candidates finished); `dispatch`
 starts their stages in the proposal threads and evaluation workers, waits for the next report
-and moves the candidate on, running the writer's own stages (novelty, the lesson request) at
+and moves the candidate on, running the writer's own stage (novelty; whether a lesson is due) at
 once; `record` (agents/record.py) keeps finished candidates one at a time, in the order they
 finished. No generation barrier: a recorded candidate frees its slot for the next.
 
@@ -65,15 +65,19 @@ def make_schedule(ctx: SessionContext, runtime: SessionRuntime):  # noqa: ANN201
 
 
 def make_lesson(ctx: SessionContext):  # noqa: ANN201 - a stage of the proposal threads
-    """Ask the LLM for its lesson on the scored candidate (the request came from the writer)."""
+    """The LLM's lesson on the scored candidate: its prompt (which reads memory) and the call,
+    both here rather than in the writer; a lesson kept before a crash is reused, not paid again."""
 
     def lesson(state: dict[str, Any]) -> dict[str, Any]:
         cur = dict(state["current"] or {})
-        text, reply = ask_lesson(ctx, cur["id"], cur.get("lesson_request") or {})
-        if reply is not None:
-            add_cost(cur, reply)
-        cur.update(lesson=text, lesson_request=None, next=RECORD)
-        ctx.hooks.warm(ctx, to_candidate(cur), text)
+        c = to_candidate(cur)
+        text, request = ctx.hooks.lesson_request(ctx, c)
+        if request is not None:
+            text, reply = ask_lesson(ctx, cur["id"], request)
+            if reply is not None:
+                add_cost(cur, reply)
+        cur.update(lesson=text, next=RECORD)
+        ctx.hooks.warm(ctx, c, text)
         return {"current": cur}
 
     return lesson
@@ -92,16 +96,10 @@ def settle(ctx: SessionContext, state: dict[str, Any], cur: dict[str, Any]) -> t
             update.update(out)
             continue
         if cur.get("next") == RECORD and "lesson" not in cur:
-            text, request = ctx.hooks.lesson_request(ctx, to_candidate(cur))
-            if request is None:
-                cur = {**cur, "lesson": text}
+            if ctx.hooks.lesson_due(ctx, to_candidate(cur)):
+                cur = {**cur, "next": "lesson", "step": int(cur.get("step", 0)) + 1}
             else:
-                cur = {
-                    **cur,
-                    "lesson_request": request,
-                    "next": "lesson",
-                    "step": int(cur.get("step", 0)) + 1,
-                }
+                cur = {**cur, "lesson": ""}
         return cur, update
 
 

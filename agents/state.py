@@ -67,7 +67,6 @@ class Current(TypedDict, total=False):
     inner_id: str | None  # the CMA-ES polish phase a cmaes point was asked from
     worker_deaths: int  # evaluation workers that died on this candidate (re-queued each time)
     lesson: str  # the LLM's lesson, asked before record (absent: not asked yet)
-    lesson_request: dict[str, Any] | None  # the lesson call a worker makes: {model, messages}
 
 
 class SessionState(TypedDict, total=False):

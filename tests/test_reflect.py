@@ -89,3 +89,39 @@ def test_a_migrant_parent_is_not_reflected_on(tmp_path: Path) -> None:
     )
     asked = [r.candidate for r in CostLedger(result.run_dir).records() if r.purpose == "reflect"]
     assert not [cid for cid in asked if cands[cid].parents[0] in migrants], asked
+
+
+def test_memory_reads_for_prompts_run_in_proposal_threads_not_the_writer(tmp_path: Path, monkeypatch) -> None:
+    """Memory a prompt shows (similar candidates, lessons) is read where the prompt is written: each
+    read embeds its query first, and the single writer's time is every candidate's hand-off."""
+    import threading
+
+    from memory.session_memory import SessionMemory
+
+    readers: list[tuple[str, str]] = []
+    for name in ("context", "lessons_for_prompt", "parent_lessons"):
+        original = getattr(SessionMemory, name)
+
+        def spy(self, *a, _name=name, _original=original, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
+            readers.append((_name, threading.current_thread().name))
+            return _original(self, *a, **k)
+
+        monkeypatch.setattr(SessionMemory, name, spy)
+    with FakeLLMServer(script=ImperfectCoder(pool=("recipe",), seed=3)) as server:
+        cfg = tiny_config(
+            tmp_path,
+            "reads",
+            starters=("sakana_ps",),
+            choice=True,
+            budget={"evaluations": 10},
+            memory={"enabled": True},
+            proposers=[{"model": PROPOSER, "api_base": server.api_base, "max_retries": 1}],
+            concurrency={"proposals": 2, "evaluators": 1},
+            strategy={"islands": 1, "crossover_rate": 0.0, "cmaes_inner": 0, "repair_attempts": 1},
+        )
+        run_session(cfg, tmp_path / "runs", llm=LLMClient(sleep=lambda s: None))
+        prompts = [r.body["messages"][-1]["content"] for r in server.chat_requests]
+
+    assert {n for n, _ in readers} == {"context", "lessons_for_prompt", "parent_lessons"}, readers
+    assert all(t.startswith(("reflect-", "lesson-")) for _, t in readers), readers
+    assert any("#### Relevant lessons" in p for p in prompts)  # what was read reached the prompts
