@@ -62,7 +62,8 @@ class SessionHooks:
         return None
 
     def check(self, ctx: SessionContext, state: dict) -> None:
-        """Called on resume with the checkpoint's state, before the graph continues."""
+        """Called on resume with the checkpoint's state, before the graph continues, and by the
+        writer before a proposal's memory is read in its thread (idempotent)."""
 
     def warm(self, ctx: SessionContext, c: Candidate, lesson: str = "") -> None:
         """Called from a proposal thread when the candidate's plan (or its LLM lesson) is known:
@@ -238,7 +239,8 @@ class MemoryHooks(SessionHooks):
             return "", None
         parent = ctx.population[c.parents[0]]
         proposer = next(p for p in ctx.cfg.proposers if p.model == c.proposer)
-        assert c.dev is not None and parent.dev is not None
+        if c.dev is None or parent.dev is None:  # (lesson_due says they are not: for the type checker)
+            return "", None
         if c.commit is not None:
             kept = ctx.lineage.notes(c.commit, ref=LESSON_NOTES).strip()
             if kept:
