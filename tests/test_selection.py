@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from evolution.runs.candidate import Candidate, SplitScores, TaskResult
-from evolution.search.selection import children_counts, parent_weights, select_mate, select_parents
+from evolution.search.selection import (
+    DUPLICATE_CHILD,
+    children_counts,
+    parent_weights,
+    select_mate,
+    select_parents,
+)
 
 
 def cand(
@@ -123,3 +129,13 @@ def test_selection_follows_fitness_not_the_mean_when_an_objective_is_set() -> No
     plain = cand("p", 0.4)
     assert plain.fitness == plain.dev_mean == 0.4  # no objective: fitness is the dev mean
     assert cand("x", None).fitness is None
+
+
+def test_a_duplicate_child_weighs_as_the_proposer_calls_it_cost() -> None:
+    a, b = cand("a", 0.9), cand("b", 0.9)
+    dup = cand("d", None, ["a"]).model_copy(update={"status": "duplicate"})
+    pop = [a, b, dup, cand("k", 0.1, ["b"])]
+    counts = children_counts(pop)
+    assert counts["a"] == DUPLICATE_CHILD and counts["b"] == 1
+    w = parent_weights(pop, [a, b], "weighted")
+    assert w[0] / w[1] == pytest.approx(2 / (1 + DUPLICATE_CHILD))

@@ -2,7 +2,8 @@
 
 Why weighted: pure elitism collapses diversity, uniform sampling wastes evaluations.
 ShinkaEvolve's weighted sampling balances both: a sigmoid of the fitness rank (exploit)
-times a novelty bonus 1/(1 + children) that penalises parents already expanded (explore).
+times a novelty bonus 1/(1 + children) that penalises parents already expanded (explore); a
+child that came back a duplicate counts as `DUPLICATE_CHILD` children (below).
 Power-law sampling (OpenEvolve/Shinka) takes p ∝ rank^-alpha with rank 1 the best. Pareto
 sampling (NSGA-II tournaments over per-task dev scores, `evolution.search.pareto`) keeps every
 non-dominated trade-off between skills alive instead of one scalar's winners.
@@ -22,6 +23,11 @@ from evolution.runs.candidate import Candidate
 from evolution.search.pareto import tournament
 
 Method = Literal["weighted", "power_law", "uniform", "best", "pareto"]
+# A duplicate child is a parent the proposer could not take anywhere new: it is recorded only
+# after the proposer was told, once per novelty retry, that its plan was already evaluated, so it
+# cost every retry's call and no evaluation. It weighs as the calls it cost (1 + the default two
+# retries), as if each had been a child: a parent whose expansions run dry stops drawing more.
+DUPLICATE_CHILD = 3.0
 
 
 def eligible(pop: Sequence[Candidate], island: int | None = None) -> list[Candidate]:
@@ -30,11 +36,12 @@ def eligible(pop: Sequence[Candidate], island: int | None = None) -> list[Candid
 
 
 def children_counts(pop: Sequence[Candidate]) -> Counter[str]:
-    """How many recorded candidates name each id as a parent (failed children count too)."""
+    """How many recorded candidates name each id as a parent (failed children count too, and a
+    duplicate as `DUPLICATE_CHILD`)."""
     counts: Counter[str] = Counter()
     for c in pop:
         for p in set(c.parents):
-            counts[p] += 1
+            counts[p] += DUPLICATE_CHILD if c.status == "duplicate" else 1  # type: ignore[assignment]
     return counts
 
 
