@@ -27,7 +27,7 @@ Method = Literal["weighted", "power_law", "uniform", "best", "pareto"]
 # after the proposer was told, once per novelty retry, that its plan was already evaluated, so it
 # cost every retry's call and no evaluation. It weighs as the calls it cost (1 + the default two
 # retries), as if each had been a child: a parent whose expansions run dry stops drawing more.
-DUPLICATE_CHILD = 3.0
+DUPLICATE_CHILD = 3
 
 
 def eligible(pop: Sequence[Candidate], island: int | None = None) -> list[Candidate]:
@@ -41,7 +41,7 @@ def children_counts(pop: Sequence[Candidate]) -> Counter[str]:
     counts: Counter[str] = Counter()
     for c in pop:
         for p in set(c.parents):
-            counts[p] += DUPLICATE_CHILD if c.status == "duplicate" else 1  # type: ignore[assignment]
+            counts[p] += DUPLICATE_CHILD if c.status == "duplicate" else 1
     return counts
 
 
