@@ -14,6 +14,7 @@ from evolution.runs.candidate import Candidate
 if TYPE_CHECKING:
     from agents.context import SessionContext
     from agents.state import Current, SessionState
+    from evolution.runs.config import ProposerConfig
     from evolution.runs.report_refresh import ReportRefresher
     from memory.session_memory import SessionMemory
 
@@ -216,30 +217,36 @@ class MemoryHooks(SessionHooks):
         return ask_lesson(ctx, c.id, request)
 
     def lesson_due(self, ctx: SessionContext, c: Candidate) -> bool:
+        return self._lesson_inputs(ctx, c) is not None
+
+    def _lesson_inputs(self, ctx: SessionContext, c: Candidate) -> tuple[Candidate, ProposerConfig] | None:
+        """(the scored parent, the LLM proposer that wrote `c`) when a lesson is due, else None."""
         from agents.llm import is_offline
 
         parent = ctx.population.get(c.parents[0]) if c.parents else None
         proposer = next((p for p in ctx.cfg.proposers if p.model == c.proposer), None)
-        return (
-            self.llm_reflect
-            and proposer is not None
-            and not is_offline(c.proposer)
-            and c.dev is not None
-            and c.dev_mean is not None
-            and parent is not None
-            and parent.dev is not None
-        )
+        if (
+            not self.llm_reflect
+            or proposer is None
+            or is_offline(c.proposer)
+            or c.dev is None
+            or c.dev_mean is None
+            or parent is None
+            or parent.dev is None
+        ):
+            return None
+        return parent, proposer
 
     def lesson_request(self, ctx: SessionContext, c: Candidate) -> tuple[str, dict[str, Any] | None]:
         from agents.prompts import PromptError, render
         from memory.rebuild import LESSON_NOTES
         from memory.reflection import offline_lesson
 
-        if not self.lesson_due(ctx, c):
+        inputs = self._lesson_inputs(ctx, c)
+        if inputs is None:
             return "", None
-        parent = ctx.population[c.parents[0]]
-        proposer = next(p for p in ctx.cfg.proposers if p.model == c.proposer)
-        if c.dev is None or parent.dev is None:  # (lesson_due says they are not: for the type checker)
+        parent, proposer = inputs
+        if c.dev is None or parent.dev is None:  # (`_lesson_inputs` says they are not: for the type checker)
             return "", None
         if c.commit is not None:
             kept = ctx.lineage.notes(c.commit, ref=LESSON_NOTES).strip()
